@@ -1,0 +1,3 @@
+from contactcore.cli import main
+
+raise SystemExit(main())

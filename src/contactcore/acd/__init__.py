@@ -1,0 +1,1 @@
+"""Routing engine (ACD): tasks, queues, agents with one presence, atomic matching."""

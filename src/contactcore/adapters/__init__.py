@@ -1,0 +1,1 @@
+"""Adapters to the outside world: ARI, Redis, the database."""

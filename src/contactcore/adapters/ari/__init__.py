@@ -1,0 +1,1 @@
+"""Asterisk REST Interface: REST client, event WebSocket, per-channel dispatch."""

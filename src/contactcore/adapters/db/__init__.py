@@ -1,0 +1,1 @@
+"""Database: SQLAlchemy tables, repositories, Alembic migrations."""

@@ -1,0 +1,1 @@
+"""Redis: key names, Lua scripts, the event stream."""

@@ -1,0 +1,1 @@
+"""Composition root: reads settings, builds adapters and services, wires the web app."""

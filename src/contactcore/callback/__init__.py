@@ -1,0 +1,1 @@
+"""Callbacks instead of waiting: virtual hold, scheduling, retries."""

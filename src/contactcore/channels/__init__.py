@@ -1,0 +1,1 @@
+"""Customer channels (voice, email, chat): turn the outside world into tasks."""

@@ -1,0 +1,1 @@
+"""Shared vocabulary: ids, domain events and ports. Standard library and pydantic only."""

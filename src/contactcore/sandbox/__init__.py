@@ -1,0 +1,1 @@
+"""The Asterisk sandbox: Debian root filesystem with Asterisk 22, run under chroot."""

@@ -1,0 +1,1 @@
+"""Test support: fakes of our own ports and builders. Never used in production code."""

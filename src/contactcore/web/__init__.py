@@ -1,0 +1,1 @@
+"""Web layer: thin aiohttp handlers, health and metrics, pages, WebSockets."""

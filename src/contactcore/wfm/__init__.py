@@ -1,0 +1,1 @@
+"""Workforce management: interval statistics, forecasts, Erlang C/A staffing."""
