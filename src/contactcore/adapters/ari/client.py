@@ -26,14 +26,6 @@ EventCallback = Callable[[AriEvent], None]
 LifecycleCallback = Callable[[], Awaitable[None]]
 
 
-def _basic_auth(username: str, password: str) -> str:
-    # aiohttp >= 3.13 has encode_basic_auth and deprecates BasicAuth; older ones the reverse.
-    encode = getattr(aiohttp, "encode_basic_auth", None)
-    if encode is not None:
-        return str(encode(username, password))
-    return str(aiohttp.BasicAuth(username, password).encode())
-
-
 class AriClient:
     """REST side. One instance per Asterisk; share its aiohttp session."""
 
@@ -46,7 +38,7 @@ class AriClient:
         request_timeout: float = 5.0,
     ) -> None:
         self.base = url.rstrip("/") + "/ari"
-        self._headers = {"Authorization": _basic_auth(username, password)}
+        self._headers = {"Authorization": aiohttp.encode_basic_auth(username, password)}
         self._timeout = aiohttp.ClientTimeout(total=request_timeout)
         self._session: aiohttp.ClientSession | None = None
 
