@@ -20,9 +20,10 @@ from contactcore.core.telephony import (
 )
 from contactcore.ivr.idv import IdentityChecker, IdvPolicy, hash_pin
 from contactcore.ivr.loader import FlowRegistry
-from contactcore.ivr.model import Node, builtin_node_types
+from contactcore.ivr.model import Media, Node, builtin_node_types
 from contactcore.ivr.runner import (
     CallRun,
+    End,
     FlowResult,
     FlowRunner,
     Next,
@@ -522,6 +523,7 @@ nodes:
         (QueueOutcome.ABANDONED, RunOutcome.ABANDONED, ["billing"]),
         (QueueOutcome.OVERFLOWED, RunOutcome.ANSWERED, ["billing", "general"]),
         (QueueOutcome.CLOSED, RunOutcome.CLOSED, ["billing"]),
+        (QueueOutcome.CALLBACK, RunOutcome.CALLBACK, ["billing"]),
     ],
 )
 async def test_queue_outcomes_follow_branches(
@@ -664,4 +666,53 @@ async def test_demo_flow_closed_queue(tmp_path: Path) -> None:
     result, session = await h.call([Press("2")])
     assert result.outcome is RunOutcome.CLOSED
     assert session.played[-1] == ["sound:contactcore/closed"]
+    assert session.hung_up
+
+
+class OfferCallbackNode(Node):
+    """Stands in for the callback node of a later issue: it follows a queue's branch."""
+
+    type: Literal["offer_callback"] = "offer_callback"
+    confirm: Media = ()
+    media_fields = ("confirm",)
+
+
+async def _offer_callback(run: CallRun, node: Node) -> Step:
+    assert isinstance(node, OfferCallbackNode)
+    assert run.last_queue is not None
+    await run.record(
+        "test.callback",
+        queue_id=run.last_queue_name,
+        enqueued_at=run.last_queue.enqueued_at,
+        number=run.context.caller_number,
+    )
+    await run.play(node.confirm)
+    await run.session.hangup()
+    return End(RunOutcome.CALLBACK)
+
+
+async def test_callback_node_slots_in_after_the_queue(tmp_path: Path) -> None:
+    types = builtin_node_types()
+    types["offer_callback"] = OfferCallbackNode
+    h = harness(
+        tmp_path,
+        """
+        number: "100"
+        nodes:
+          q: {type: queue, queue: billing, callback: cb}
+          cb: {type: offer_callback, confirm: "sound:thanks"}
+        """,
+        node_types=types,
+        handlers={**builtin_handlers(), "offer_callback": _offer_callback},
+    )
+    h.enqueuer.results["billing"] = [
+        QueueResult(outcome=QueueOutcome.CALLBACK, waited=40.0, enqueued_at=1000.0)
+    ]
+    result, session = await h.call([])
+    assert result.outcome is RunOutcome.CALLBACK
+    [event] = h.events.of("test.callback")
+    assert event.queue_id == "billing"
+    assert event.payload["enqueued_at"] == 1000.0
+    assert event.payload["number"] == ALICE.phones[0]
+    assert session.played == [["sound:thanks"]]
     assert session.hung_up

@@ -152,6 +152,7 @@ class QueueOutcome(StrEnum):
     ABANDONED = "abandoned"  # the caller hung up while waiting
     OVERFLOWED = "overflowed"  # maximum wait reached
     CLOSED = "closed"  # the queue is closed or outside its hours
+    CALLBACK = "callback"  # the caller chose to be called back, keeping their place
 
 
 class QueueRequest(BaseModel):
@@ -170,6 +171,7 @@ class QueueResult(BaseModel):
     outcome: QueueOutcome
     waited: float = 0.0
     agent_id: str | None = None
+    enqueued_at: float | None = None  # kept so a callback can keep the caller's place
 
 
 class Enqueuer(Protocol):

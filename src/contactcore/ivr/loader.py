@@ -20,8 +20,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from contactcore.ivr.model import (
-    _NAME,
-    _PROMPT_NAME,
+    NODE_ID,
+    PROMPT_NAME,
     ConditionNode,
     Flow,
     FlowError,
@@ -82,7 +82,7 @@ def _parse_nodes(
         return nodes
     for node_id, body in raw.items():
         node_id = str(node_id)
-        if not _NAME.match(node_id):
+        if not NODE_ID.match(node_id):
             out.append(FlowProblem(file, "node ids are letters, digits, _ . / -", node_id))
             continue
         if not isinstance(body, dict):
@@ -140,7 +140,7 @@ def _named(
         return result
     for name, body in raw.items():
         name = str(name)
-        if not _PROMPT_NAME.match(name):
+        if not PROMPT_NAME.match(name):
             out.append(
                 FlowProblem(
                     file, f"{section} name '{name}' must be lower-case letters, digits, _ -"

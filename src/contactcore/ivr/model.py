@@ -32,8 +32,8 @@ from contactcore.errors import ContactcoreError
 
 MEDIA_KINDS = ("sound", "digits", "number", "tone", "prompt")
 _TEMPLATE = re.compile(r"^\{[A-Za-z_][A-Za-z0-9_]*\}$")
-_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./-]*$")
-_PROMPT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+NODE_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./-]*$")
+PROMPT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 DTMF_KEYS = "0123456789*#"
 
 
@@ -83,7 +83,7 @@ def check_media_item(item: str) -> str:
         raise ValueError(f"media '{item}': digits: takes only 0-9 * # or a {{attribute}}")
     if kind == "number" and not re.fullmatch(r"-?\d+", value):
         raise ValueError(f"media '{item}': number: takes an integer or a {{attribute}}")
-    if kind == "prompt" and not _PROMPT_NAME.match(value):
+    if kind == "prompt" and not PROMPT_NAME.match(value):
         raise ValueError(f"media '{item}': prompt names are lower-case letters, digits, _ and -")
     return item
 
@@ -105,8 +105,6 @@ class Node(BaseModel):
     type: str
     media_fields: ClassVar[tuple[str, ...]] = ()
     target_fields: ClassVar[tuple[str, ...]] = ()
-    #: True when the node may end the walk without naming a next node.
-    terminal: ClassVar[bool] = False
 
     @model_validator(mode="after")
     def _valid_media(self) -> Node:
@@ -304,21 +302,20 @@ class SetNode(Node):
 
 class QueueNode(Node):
     type: Literal["queue"] = "queue"
-    queue: str = Field(pattern=_NAME.pattern)
+    queue: str = Field(pattern=NODE_ID.pattern)
     priority: int | None = Field(default=None, ge=0, le=1000)
     skills: dict[str, int] = Field(default_factory=dict)
     answered: str | None = None
     overflowed: str | None = None
     closed: str | None = None
-    terminal = True
-    target_fields = ("answered", "overflowed", "closed")
+    callback: str | None = None  # the caller asked to be called back instead of waiting
+    target_fields = ("answered", "overflowed", "closed", "callback")
 
 
 class TransferNode(Node):
     type: Literal["transfer"] = "transfer"
     flow: str | None = None  # entry number of another flow
     number: str | None = Field(default=None, pattern=r"^\+?[0-9]{3,15}$")
-    terminal = True
 
     @field_validator("flow", mode="before")
     @classmethod
@@ -336,7 +333,6 @@ class HangupNode(Node):
     type: Literal["hangup"] = "hangup"
     prompt: Media = ()
     outcome: Literal["completed", "closed"] | None = None
-    terminal = True
     media_fields = ("prompt",)
 
 

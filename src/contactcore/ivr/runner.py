@@ -64,6 +64,7 @@ class RunOutcome(StrEnum):
     ABANDONED = "abandoned"  # the caller hung up
     OVERFLOWED = "overflowed"
     CLOSED = "closed"
+    CALLBACK = "callback"  # left the queue for a callback (see the queue node's branch)
     TRANSFERRED = "transferred"  # to an external number
     COMPLETED = "completed"  # the flow hung up on purpose
     FAILED = "failed"  # no flow for the number, or a flow that never ends
@@ -113,6 +114,7 @@ class CallRun:
         self.flow = flow
         self.node_id = flow.start
         self.last_queue: QueueResult | None = None
+        self.last_queue_name: str | None = None  # e.g. for a callback node after the queue
 
     @property
     def clock(self) -> Clock:
@@ -524,6 +526,7 @@ async def _queue(run: CallRun, node: Node) -> Step:
     )
     result = await run.runner.enqueuer.enqueue(request)
     run.last_queue = result
+    run.last_queue_name = n.queue
     await run.record(
         "ivr.queue_left",
         queue_id=n.queue,
@@ -537,6 +540,7 @@ async def _queue(run: CallRun, node: Node) -> Step:
         QueueOutcome.ANSWERED: n.answered,
         QueueOutcome.OVERFLOWED: n.overflowed,
         QueueOutcome.CLOSED: n.closed,
+        QueueOutcome.CALLBACK: n.callback,
     }[result.outcome]
     if branch is not None:
         return Next(branch)
@@ -558,7 +562,10 @@ async def _hangup(run: CallRun, node: Node) -> Step:
     await run.play(n.prompt)
     if n.outcome is not None:
         outcome = RunOutcome(n.outcome)
-    elif run.last_queue is not None and run.last_queue.outcome is not QueueOutcome.ANSWERED:
+    elif run.last_queue is not None and run.last_queue.outcome in (
+        QueueOutcome.CLOSED,
+        QueueOutcome.OVERFLOWED,
+    ):
         outcome = RunOutcome(run.last_queue.outcome.value)
     else:
         outcome = RunOutcome.COMPLETED
