@@ -10,6 +10,7 @@ generated again.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
@@ -28,6 +29,10 @@ class PromptReport:
     generated: list[str] = field(default_factory=list)
     recorded: list[str] = field(default_factory=list)
     cached: list[str] = field(default_factory=list)
+
+
+def _stamp_matches(target: Path, stamp: Path, key: str) -> bool:
+    return target.is_file() and stamp.is_file() and stamp.read_text() == key
 
 
 class PromptBuilder:
@@ -70,8 +75,9 @@ class PromptBuilder:
         for name, prompt in sorted(prompts.items()):
             target = self.path_for(name)
             stamp = self.sounds_dir / f".{name}.sha256"
-            key = self.cache_key(name, prompt)
-            if target.is_file() and stamp.is_file() and stamp.read_text() == key:
+            # Hashing a recording reads the whole file: keep it off the event loop.
+            key = await asyncio.to_thread(self.cache_key, name, prompt)
+            if await asyncio.to_thread(_stamp_matches, target, stamp, key):
                 report.cached.append(name)
                 continue
             tmp = self.sounds_dir / f".{name}.tmp.wav"
