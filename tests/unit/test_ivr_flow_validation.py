@@ -209,7 +209,7 @@ def test_all_problems_reported_at_once(tmp_path: Path) -> None:
         tmp_path,
         "a.yaml",
         'number: "1"\nnodes:\n  a: {type: play, media: "sound:x", next: b}\n'
-        "  b: {type: dance}\n  c: {type: hangup}\n",
+        '  b: {type: dance}\n  c: {type: play, media: "sound:x", next: nowhere}\n',
     )
     with pytest.raises(FlowError) as err:
         load_flows(tmp_path)
@@ -237,3 +237,15 @@ def test_demo_flows_are_valid() -> None:
     flow = fs.flows["100"]
     queues = {getattr(n, "queue", None) for n in flow.nodes.values()} - {None}
     assert queues == {"general", "billing", "support", "vip"}
+
+
+def test_invalid_node_is_not_also_reported_as_missing(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "a.yaml",
+        'number: "1"\nnodes:\n  a: {type: play, media: "sound:x", next: b}\n'
+        "  b: {type: play, media: 'bogus', next: a}\n",
+    )
+    found = problems(tmp_path)
+    assert len(found) == 1
+    assert found[0].startswith(f"{path}: node 'b': ")

@@ -15,9 +15,11 @@ from contactcore.core.telephony import (
     CallContext,
     CollectEnd,
     QueueOutcome,
+    QueueRequest,
     QueueResult,
     Verification,
 )
+from contactcore.errors import DependencyUnavailable
 from contactcore.ivr.idv import IdentityChecker, IdvPolicy, hash_pin
 from contactcore.ivr.loader import FlowRegistry
 from contactcore.ivr.model import Media, Node, builtin_node_types
@@ -716,3 +718,19 @@ async def test_callback_node_slots_in_after_the_queue(tmp_path: Path) -> None:
     assert event.payload["number"] == ALICE.phones[0]
     assert session.played == [["sound:thanks"]]
     assert session.hung_up
+
+
+class BrokenEnqueuer(FakeEnqueuer):
+    async def enqueue(self, request: QueueRequest) -> QueueResult:
+        raise DependencyUnavailable("redis: connection refused")
+
+
+async def test_a_failing_port_ends_the_flow_as_failed_and_recorded(tmp_path: Path) -> None:
+    h = harness(tmp_path, QUEUES)
+    h.runner.enqueuer = BrokenEnqueuer()
+    result, session = await h.call([])
+    assert result.outcome is RunOutcome.FAILED
+    assert session.hung_up
+    [error] = h.events.of("ivr.error")
+    assert error.payload["error"] == "DependencyUnavailable"
+    assert h.events.events[-1].payload["outcome"] == "failed"

@@ -103,13 +103,16 @@ def _parse_nodes(
     return nodes
 
 
-def _check_graph(flow: Flow, out: list[FlowProblem]) -> None:
-    if flow.start not in flow.nodes:
+def _check_graph(flow: Flow, declared: set[str], out: list[FlowProblem]) -> None:
+    """Dangling and unreachable nodes; ``declared`` includes nodes that failed validation."""
+    if flow.start not in declared:
         out.append(FlowProblem(flow.source, f"start node '{flow.start}' is not a node"))
         return
+    if flow.start not in flow.nodes:
+        return  # the start node itself is invalid: already reported
     for node_id, node in flow.nodes.items():
         for label, target in node.targets():
-            if target not in flow.nodes:
+            if target not in declared:
                 out.append(
                     FlowProblem(
                         flow.source, f"{label} goes to '{target}', which is not a node", node_id
@@ -122,6 +125,8 @@ def _check_graph(flow: Flow, out: list[FlowProblem]) -> None:
             if target in flow.nodes and target not in seen:
                 seen.add(target)
                 todo.append(target)
+    if len(flow.nodes) < len(declared):
+        return  # reachability is only known once every node is valid
     for node_id in flow.nodes:
         if node_id not in seen:
             out.append(
@@ -192,8 +197,9 @@ def _parse_file(path: Path, node_types: NodeTypes, out: list[FlowProblem]) -> _F
         nodes=nodes,
     )
     before = len(out)
-    _check_graph(flow, out)
-    if len(out) == before and len(nodes) == len(data["nodes"]):
+    declared = {str(k) for k in data["nodes"]}
+    _check_graph(flow, declared, out)
+    if len(out) == before and len(nodes) == len(declared):
         result.flow = flow
     return result
 

@@ -246,7 +246,15 @@ class FlowRunner:
         run = CallRun(self, session, ctx, flow)
         ctx.flows.append(flow.number)
         await run.record("ivr.flow_entered", number=flow.number, name=flow.name)
-        outcome = await self._walk(run)
+        try:
+            outcome = await self._walk(run)
+        except Exception as exc:
+            # A fault in a port or handler ends this call's flow, classified and recorded.
+            log.exception(
+                "call %s: flow %s failed at node %s", session.call_id, run.flow.number, run.node_id
+            )
+            await run.record("ivr.error", error=type(exc).__name__, detail=str(exc)[:200])
+            outcome = RunOutcome.FAILED
         await run.record("ivr.finished", outcome=outcome.value)
         log.info(
             "call %s: flow %s ended at node %s: %s",
