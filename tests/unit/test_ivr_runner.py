@@ -734,3 +734,10 @@ async def test_a_failing_port_ends_the_flow_as_failed_and_recorded(tmp_path: Pat
     [error] = h.events.of("ivr.error")
     assert error.payload["error"] == "DependencyUnavailable"
     assert h.events.events[-1].payload["outcome"] == "failed"
+
+
+def test_runner_refuses_node_types_without_handler(tmp_path: Path) -> None:
+    types = builtin_node_types()
+    types["beep"] = BeepNode
+    with pytest.raises(ValueError, match="no runner handler for node types: beep"):
+        harness(tmp_path, MENU, node_types=types)

@@ -213,6 +213,10 @@ class FlowRunner:
         self.recorder = recorder
         self.clock = clock
         self.handlers = dict(handlers if handlers is not None else builtin_handlers())
+        missing = sorted(set(registry.node_types) - set(self.handlers))
+        if missing:
+            # A wiring mistake of the composition root: fail at start-up, not mid-call.
+            raise ValueError(f"no runner handler for node types: {', '.join(missing)}")
         self.prompt_prefix = prompt_prefix
         self.max_steps = max_steps
 
