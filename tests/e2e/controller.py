@@ -41,7 +41,9 @@ class Controller:
         last: Any = None
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise AssertionError(f"controller exited {self.proc.returncode}:\n{self.log_text()}")
+                raise AssertionError(
+                    f"controller exited {self.proc.returncode}:\n{self.log_text()}"
+                )
             try:
                 status, body = self.health()
                 last = body

@@ -11,7 +11,7 @@ from contactcore.adapters.ari.client import AriClient
 from contactcore.adapters.ari.errors import AriNotFound
 from contactcore.adapters.ari.models import parse_event
 from contactcore.adapters.ari.telephony import AriTelephony
-from contactcore.core.voice import Leg, LegHungUp
+from contactcore.core.voice import CallerHungUp, Leg
 
 
 class FakeClient(AriClient):
@@ -65,27 +65,32 @@ async def test_digits_typed_ahead_are_kept_and_terminator_ends_collection() -> N
     (leg,) = await start_call(t)
     for d in "12#":
         t._on_event(ev("ChannelDtmfReceived", digit=d, channel=channel("c1")))
-    got = await leg.get_digits(max_digits=6, first_timeout=1, inter_timeout=1)
-    assert got == "12"
+    got = await leg.collect_digits(
+        max_digits=6, first_digit_timeout=1, inter_digit_timeout=1, finish_keys="#"
+    )
+    assert got.digits == "12"
 
 
 async def test_get_digits_returns_what_it_has_at_inter_digit_timeout() -> None:
     t = AriTelephony(FakeClient(), "contactcore")
     (leg,) = await start_call(t)
     t._on_event(ev("ChannelDtmfReceived", digit="7", channel=channel("c1")))
-    got = await leg.get_digits(max_digits=4, first_timeout=1, inter_timeout=0.05)
-    assert got == "7"
+    got = await leg.collect_digits(max_digits=4, first_digit_timeout=1, inter_digit_timeout=0.05)
+    assert got.digits == "7"
 
 
 async def test_playback_interrupted_by_a_key_is_stopped() -> None:
     client = FakeClient()
     t = AriTelephony(client, "contactcore")
     (leg,) = await start_call(t)
-    task = asyncio.create_task(leg.play(["sound:a", "sound:b"], interrupt_on_dtmf=True))
+    task = asyncio.create_task(leg.play(["sound:a", "sound:b"], interrupt_keys="123"))
     await asyncio.sleep(0.01)
+    t._on_event(ev("ChannelDtmfReceived", digit="9", channel=channel("c1")))
+    await asyncio.sleep(0.01)
+    assert not task.done(), "a key that is not an interrupt key is ignored"
     t._on_event(ev("ChannelDtmfReceived", digit="3", channel=channel("c1")))
     result = await task
-    assert (result.completed, result.digit) == (False, "3")
+    assert (result.completed, result.interrupted_by) == (False, "3")
     methods = [(m, p.split("/")[1]) for m, p, _ in client.calls]
     assert ("POST", "channels") in methods
     assert ("DELETE", "playbacks") in methods
@@ -107,10 +112,12 @@ async def test_playback_finished_event_completes_play() -> None:
 async def test_hangup_wakes_every_waiter_with_leg_hung_up() -> None:
     t = AriTelephony(FakeClient(), "contactcore")
     (leg,) = await start_call(t)
-    waiter = asyncio.create_task(leg.get_digits(max_digits=1, first_timeout=5, inter_timeout=5))
+    waiter = asyncio.create_task(
+        leg.collect_digits(max_digits=1, first_digit_timeout=5, inter_digit_timeout=5)
+    )
     await asyncio.sleep(0.01)
     t._on_event(ev("StasisEnd", channel=channel("c1")))
-    with pytest.raises(LegHungUp):
+    with pytest.raises(CallerHungUp):
         await waiter
     assert leg.hung_up
 
@@ -120,7 +127,7 @@ async def test_404_on_own_leg_means_hung_up() -> None:
     client.gone.add("c1")
     t = AriTelephony(client, "contactcore")
     (leg,) = await start_call(t)
-    with pytest.raises(LegHungUp):
+    with pytest.raises(CallerHungUp):
         await leg.answer()
     assert leg.hung_up
 

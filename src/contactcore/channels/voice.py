@@ -17,7 +17,7 @@ from contactcore.core.clock import Clock
 from contactcore.core.events import DomainEvent
 from contactcore.core.ids import new_id
 from contactcore.core.ports import InteractionRecorder
-from contactcore.core.voice import Leg, LegHungUp
+from contactcore.core.voice import CallerHungUp, Leg
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +50,14 @@ async def line_test_flow(leg: Leg, journal: CallJournal) -> str:
     with one call.
     """
     await journal.record("ivr.prompt", media=["sound:hello-world"])
-    result = await leg.play(["sound:hello-world"], interrupt_on_dtmf=True)
-    digits = await leg.get_digits(
-        max_digits=1, first_timeout=10.0, inter_timeout=3.0, initial=result.digit or ""
+    result = await leg.play(["sound:hello-world"], interrupt_keys="0123456789*#")
+    collected = await leg.collect_digits(
+        max_digits=1,
+        first_digit_timeout=10.0,
+        inter_digit_timeout=3.0,
+        initial=result.interrupted_by or "",
     )
+    digits = collected.digits
     await journal.record("ivr.digits", digits=digits)
     if digits:
         await leg.play([f"digits:{digits}"])
@@ -106,7 +110,7 @@ class VoiceChannel:
             await leg.answer()
             await journal.record("call.answered")
             outcome = await flow(leg, journal)
-        except LegHungUp:
+        except CallerHungUp:
             outcome = "caller_hangup"
         except asyncio.CancelledError:
             outcome = "interrupted"

@@ -2,7 +2,7 @@
 
 One :class:`AriLeg` per Asterisk channel receives that channel's events (dispatch by
 channel id); the owner of the leg awaits helpers such as ``play`` and
-``get_digits``, and a hang-up surfaces as ``LegHungUp`` from whatever it awaits.
+``collect_digits``, and a hang-up surfaces as ``CallerHungUp`` from whatever it awaits.
 Each inbound call runs in a task of its own, so one call's crash never touches
 another. After an event-stream reconnect, owned legs are reconciled with the
 channels Asterisk really has.
@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,7 +20,13 @@ from contactcore.adapters.ari.client import AriClient, EventStream
 from contactcore.adapters.ari.errors import AriConflict, AriError, AriNotFound
 from contactcore.adapters.ari.models import HANGUP_EVENTS, AriEvent, Channel
 from contactcore.core.ids import new_id
-from contactcore.core.voice import CallHandler, LegHungUp, PlayResult
+from contactcore.core.telephony import (
+    CallerHungUp,
+    DigitsResult,
+    PlayResult,
+    gather_digits,
+)
+from contactcore.core.voice import CallHandler
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +41,7 @@ class AriLeg:
     def __init__(self, telephony: AriTelephony, channel: Channel) -> None:
         self._t = telephony
         self._channel = channel
-        self._digits: deque[str] = deque()
-        self._digit_arrived = asyncio.Event()
+        self._keys: asyncio.Queue[str | None] = asyncio.Queue()
         self._playbacks: dict[str, asyncio.Future[None]] = {}
         self._gone = asyncio.Event()
         self._entered = asyncio.Event()  # StasisStart seen (for originated legs)
@@ -46,6 +50,10 @@ class AriLeg:
     # -- identity ---------------------------------------------------------
     @property
     def id(self) -> str:
+        return self._channel.id
+
+    @property
+    def call_id(self) -> str:
         return self._channel.id
 
     @property
@@ -68,8 +76,7 @@ class AriLeg:
     def deliver(self, event: AriEvent) -> None:
         kind = event.type
         if kind == "ChannelDtmfReceived" and event.digit:
-            self._digits.append(event.digit)
-            self._digit_arrived.set()
+            self._keys.put_nowait(event.digit)
         elif kind == "PlaybackFinished" and event.playback is not None:
             self._finish_playback(event.playback.id)
         elif kind == "StasisStart":
@@ -85,7 +92,7 @@ class AriLeg:
         if self._gone.is_set():
             return
         self._gone.set()
-        self._digit_arrived.set()
+        self._keys.put_nowait(None)  # wakes a digit collector
         for fut in self._playbacks.values():
             if not fut.done():
                 fut.set_result(None)
@@ -106,7 +113,7 @@ class AriLeg:
     # -- helpers the owner awaits -------------------------------------------
     def _check(self) -> None:
         if self._gone.is_set():
-            raise LegHungUp(f"leg {self.id} hung up", leg_id=self.id, cause=self.hangup_cause)
+            raise CallerHungUp(f"leg {self.id} hung up", leg_id=self.id, cause=self.hangup_cause)
 
     async def _call(
         self, method: str, path: str, params: dict[str, str | int | float] | None = None
@@ -117,7 +124,7 @@ class AriLeg:
         except (AriNotFound, AriConflict) as exc:
             # 404/409 on our own leg: it left Stasis or no longer exists.
             self.mark_gone()
-            raise LegHungUp(f"leg {self.id} is gone", leg_id=self.id) from exc
+            raise CallerHungUp(f"leg {self.id} is gone", leg_id=self.id) from exc
 
     async def answer(self) -> None:
         await self._call("POST", f"/channels/{self.id}/answer")
@@ -129,12 +136,10 @@ class AriLeg:
             await self._t.client.request("DELETE", f"/channels/{self.id}", {"reason": reason})
         self.mark_gone()
 
-    async def play(self, media: Sequence[str], *, interrupt_on_dtmf: bool = False) -> PlayResult:
+    async def play(self, media: Sequence[str], *, interrupt_keys: str = "") -> PlayResult:
         self._check()
         if not media:
-            return PlayResult(completed=True)
-        if interrupt_on_dtmf and self._digits:
-            return PlayResult(completed=False, digit=self._digits.popleft())
+            return PlayResult()
         playback_id = new_id("pb_")
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._playbacks[playback_id] = done
@@ -144,22 +149,22 @@ class AriLeg:
             )
             async with asyncio.timeout(MAX_PLAYBACK_SECONDS):
                 while not done.done():
-                    if interrupt_on_dtmf:
-                        digit_wait: asyncio.Future[Any] = asyncio.ensure_future(
-                            self._digit_arrived.wait()
-                        )
-                        waiters: set[asyncio.Future[Any]] = {done, digit_wait}
+                    key_wait: asyncio.Future[Any] = asyncio.ensure_future(self._keys.get())
+                    waiters: set[asyncio.Future[Any]] = {done, key_wait}
+                    try:
                         await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-                        digit_wait.cancel()
-                        self._check()
-                        if self._digits:
+                    finally:
+                        key_wait.cancel()
+                    if not key_wait.cancelled() and key_wait.done():
+                        key = key_wait.result()
+                        if key is None:
+                            self._check()
+                        elif key in interrupt_keys:
                             await self._stop_playback(playback_id)
-                            return PlayResult(completed=False, digit=self._digits.popleft())
-                        self._digit_arrived.clear()
-                    else:
-                        await done
+                            return PlayResult(interrupted_by=key)
+                        # other keys during a prompt are discarded
             self._check()
-            return PlayResult(completed=True)
+            return PlayResult()
         finally:
             self._playbacks.pop(playback_id, None)
 
@@ -167,41 +172,39 @@ class AriLeg:
         with contextlib.suppress(AriNotFound):
             await self._t.client.request("DELETE", f"/playbacks/{playback_id}")
 
-    async def get_digits(
+    async def collect_digits(
         self,
         *,
         max_digits: int,
-        first_timeout: float,
-        inter_timeout: float,
-        terminator: str | None = "#",
+        first_digit_timeout: float,
+        inter_digit_timeout: float,
+        finish_keys: str = "",
         initial: str = "",
-    ) -> str:
-        collected = initial
-        if terminator and collected.endswith(terminator):
-            return collected[: -len(terminator)]
-        while len(collected) < max_digits:
-            self._check()
-            if not self._digits:
-                self._digit_arrived.clear()
-                try:
-                    async with asyncio.timeout(inter_timeout if collected else first_timeout):
-                        await self._digit_arrived.wait()
-                except TimeoutError:
-                    return collected
-                self._check()
-                if not self._digits:
-                    continue
-            digit = self._digits.popleft()
-            if terminator and digit == terminator:
-                return collected
-            collected += digit
-        return collected
+    ) -> DigitsResult:
+        self._check()
+        result = await gather_digits(
+            self._keys,
+            max_digits=max_digits,
+            first_digit_timeout=first_digit_timeout,
+            inter_digit_timeout=inter_digit_timeout,
+            finish_keys=finish_keys,
+            initial=initial,
+        )
+        return result
+
+    async def transfer_external(self, number: str) -> None:
+        """Hand the call back to the dialplan, which dials the number (context ``outbound``)."""
+        await self._call(
+            "POST",
+            f"/channels/{self.id}/continue",
+            {"context": "outbound", "extension": number, "priority": 1},
+        )
 
     async def start_moh(self, moh_class: str = "default") -> None:
         await self._call("POST", f"/channels/{self.id}/moh", {"mohClass": moh_class})
 
     async def stop_moh(self) -> None:
-        with contextlib.suppress(LegHungUp):
+        with contextlib.suppress(CallerHungUp):
             await self._call("DELETE", f"/channels/{self.id}/moh")
 
     async def wait_hangup(self) -> None:
@@ -300,7 +303,7 @@ class AriTelephony:
     async def _run_call(self, handler: CallHandler, leg: AriLeg) -> None:
         try:
             await handler(leg)
-        except LegHungUp:
+        except CallerHungUp:
             log.debug("call %s: leg hung up", leg.id)
         except Exception:
             log.exception("call %s: handler failed", leg.id)
@@ -368,7 +371,7 @@ class AriTelephony:
                 gone.cancel()
             if not leg._entered.is_set() or leg.hung_up:
                 await leg.hangup()
-                raise LegHungUp(
+                raise CallerHungUp(
                     f"{endpoint} did not answer", leg_id=channel_id, cause=leg.hangup_cause
                 )
             return leg
@@ -387,7 +390,7 @@ class AriTelephony:
             )
         except (AriNotFound, AriConflict) as exc:
             await self.destroy_bridge(bridge_id)
-            raise LegHungUp("a leg left before it could be bridged") from exc
+            raise CallerHungUp("a leg left before it could be bridged") from exc
         return bridge_id
 
     async def destroy_bridge(self, bridge_id: str) -> None:
