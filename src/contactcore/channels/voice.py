@@ -95,7 +95,7 @@ class VoiceChannel:
         log.info(
             "call %s leg=%s from=%s to=%s",
             interaction_id,
-            leg.id,
+            leg.call_id,
             leg.caller_number,
             leg.called_number,
         )
