@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import os
 import shutil
+import socket
+import struct
+import wave
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -15,11 +19,15 @@ import aiohttp
 import pytest
 
 from contactcore.cli import main
+from contactcore.errors import SandboxError
 from contactcore.sandbox import process
 from contactcore.sandbox.service import Sandbox, SandboxConfig
+from contactcore.sandbox.sipp import SippResult
 from contactcore.sandbox.testkit import E2ESandbox, e2e_settings
 
 pytestmark = pytest.mark.e2e
+
+_RECORDING_ENDS = {"RecordingFinished", "RecordingFailed"}
 
 
 def _rtp_sockets(pid: int, lo: int, hi: int) -> list[tuple[str, int]]:
@@ -39,8 +47,13 @@ def _rtp_sockets(pid: int, lo: int, hi: int) -> list[tuple[str, int]]:
     return found
 
 
-async def _call_into_stasis(sb: E2ESandbox, digit: str) -> tuple[list[dict[str, Any]], Any]:
-    """Place one SIPp call and drive it over ARI: answer, play, await DTMF, hang up."""
+async def _call_into_stasis(
+    sb: E2ESandbox, digit: str, media: str = "sound:hello-world", record: str | None = None
+) -> tuple[list[dict[str, Any]], SippResult, list[tuple[str, int]]]:
+    """Place one SIPp call and drive it over ARI: answer, play, await DTMF, hang up.
+
+    Returns the ARI events, SIPp's result and the call's RTP sockets (seen mid-call).
+    """
     events: list[dict[str, Any]] = []
     rtp: list[tuple[str, int]] = []
     base = f"{sb.ari_url}/ari"
@@ -62,24 +75,28 @@ async def _call_into_stasis(sb: E2ESandbox, digit: str) -> tuple[list[dict[str, 
                     answer = await http.post(f"{base}/channels/{channel}/answer")
                     assert answer.status == 204
                     play = await http.post(
-                        f"{base}/channels/{channel}/play", params={"media": "sound:hello-world"}
+                        f"{base}/channels/{channel}/play", params={"media": media}
                     )
                     assert play.status == 201
+                    if record:
+                        params = {"name": record, "format": "wav", "ifExists": "overwrite"}
+                        rec = await http.post(f"{base}/channels/{channel}/record", params=params)
+                        assert rec.status == 201, await rec.text()
                 elif kind == "ChannelDtmfReceived":
                     pid = sb.sandbox.servers()[0]
-                    rtp = _rtp_sockets(
-                        pid, sb.settings.sandbox.rtp_start, sb.settings.sandbox.rtp_end
-                    )
+                    s = sb.settings.sandbox
+                    rtp = _rtp_sockets(pid, s.rtp_start, s.rtp_end)
                     hangup = await http.delete(f"{base}/channels/{channel}")
                     assert hangup.status == 204
-                elif kind == "StasisEnd":
+                kinds = {e["type"] for e in events}
+                if "StasisEnd" in kinds and (not record or kinds & _RECORDING_ENDS):
                     break
         result = await sipp
-    return events, (result, rtp)
+    return events, result, rtp
 
 
 async def test_sipp_call_reaches_stasis_and_sends_dtmf(asterisk_sandbox: E2ESandbox) -> None:
-    events, (result, rtp) = await _call_into_stasis(asterisk_sandbox, "5")
+    events, result, rtp = await _call_into_stasis(asterisk_sandbox, "5")
     kinds = [e["type"] for e in events]
     assert kinds[0] == "StasisStart"
     start = events[0]
@@ -131,6 +148,12 @@ def test_cli_status_and_command(
 async def test_life_cycle_of_a_second_instance(tmp_path: Path) -> None:
     """up, status, up again, reload, restart, a call, down: and nothing left behind."""
     settings = e2e_settings(instance="e2e-life", sip_port=5064, ari_port=8092, rtp=(22000, 22999))
+    sounds = tmp_path / "sounds"
+    sounds.mkdir()
+    _tone(sounds / "e2e-tone.wav", seconds=0.4)
+    settings = settings.model_copy(
+        update={"controller": settings.controller.model_copy(update={"sounds_dir": sounds})}
+    )
     config_dir = tmp_path / "asterisk"
     shutil.copytree(SandboxConfig.from_settings(settings).config_dir, config_dir)
     config = replace(SandboxConfig.from_settings(settings), config_dir=config_dir)
@@ -170,9 +193,24 @@ async def test_life_cycle_of_a_second_instance(tmp_path: Path) -> None:
         other = E2ESandbox(sandbox, settings.model_copy(
             update={"sandbox": settings.sandbox.model_copy(update={"sip_port": 5068})}
         ), tmp_path / "sipp")  # fmt: skip
-        events, (result, _) = await _call_into_stasis(other, "9")
+        recording = sandbox.paths.recordings / "e2e-life.wav"
+        recording.unlink(missing_ok=True)
+        events, result, _ = await _call_into_stasis(
+            other, "9", media="sound:contactcore/e2e-tone", record="e2e-life"
+        )
         assert [e["digit"] for e in events if e["type"] == "ChannelDtmfReceived"] == ["9"]
         assert result.returncode == 0, result.errors()
+        # The project's own prompt was installed and played to the end.
+        finished = [e["playback"] for e in events if e["type"] == "PlaybackFinished"]
+        assert [(p["media_uri"], p["state"]) for p in finished] == [
+            ("sound:contactcore/e2e-tone", "done")
+        ]
+        # Recording works: the spool's recording directory exists inside the root.
+        kinds = [e["type"] for e in events]
+        assert "RecordingStarted" in kinds
+        assert "RecordingFinished" in kinds
+        # SIPp sends no voice (only the key press), so the file may hold just a header.
+        assert recording.is_file()
         pid = restarted.pid
     finally:
         stopped = sandbox.down()
@@ -211,3 +249,40 @@ def _cmdline(p: Path) -> bytes:
         return (p / "cmdline").read_bytes()
     except OSError:
         return b""
+
+
+def _tone(path: Path, seconds: float) -> None:
+    """A 440 Hz tone as Asterisk wants prompts: 8 kHz, mono, 16-bit."""
+    frames = b"".join(
+        struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * n / 8000)))
+        for n in range(int(8000 * seconds))
+    )
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(frames)
+
+
+def test_taken_port_is_reported_with_its_owner() -> None:
+    settings = e2e_settings(instance="e2e-busy", sip_port=5069, ari_port=8093, rtp=(24000, 24099))
+    sandbox = Sandbox(SandboxConfig.from_settings(settings))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 5069))
+        with pytest.raises(SandboxError) as err:
+            sandbox.up()
+    line = str(err.value)
+    assert f"port 5069/udp on 127.0.0.1 is taken by PID {os.getpid()}" in line
+    assert "CONTACTCORE_SANDBOX__SIP_PORT" in line
+    assert sandbox.servers() == []
+
+
+def test_overlapping_rtp_range_is_refused(asterisk_sandbox: E2ESandbox) -> None:
+    s = asterisk_sandbox.settings.sandbox
+    settings = e2e_settings(
+        instance="e2e-overlap", sip_port=5067, ari_port=8097, rtp=(s.rtp_start, s.rtp_start + 99)
+    )
+    sandbox = Sandbox(SandboxConfig.from_settings(settings))
+    with pytest.raises(SandboxError, match=f"overlap those of running instance '{s.instance}'"):
+        sandbox.up()
+    assert sandbox.servers() == []

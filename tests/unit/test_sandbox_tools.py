@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from contactcore.errors import SandboxError
-from contactcore.sandbox import process
+from contactcore.sandbox import process, rootfs
 from contactcore.sandbox.sipp import _last_stats, dtmf_pcap, with_digit
 from contactcore.sandbox.sounds import check_wav, sync_sounds
 
@@ -91,3 +91,29 @@ def test_port_owner_names_the_process() -> None:
 def test_no_server_is_found_in_an_empty_root(tmp_path: Path) -> None:
     assert process.find_servers(tmp_path, "/etc/asterisk-x/asterisk.conf") == []
     assert process.uptime_seconds(os.getpid()) is not None
+
+
+def test_missing_debootstrap_says_how_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(SandboxError, match="apt-get install debootstrap"):
+        rootfs.build(
+            tmp_path / "rootfs", suite="forky", mirror="http://m.example.org/debian", uid=64060,
+            progress=print,
+        )  # fmt: skip
+    assert not (tmp_path / "rootfs").exists()
+
+
+def test_debootstrap_lines_become_phases() -> None:
+    assert rootfs._phase("I: Retrieving libc6 2.43-7") == "downloading packages"
+    assert rootfs._phase("I: Unpacking asterisk...") == "unpacking packages"
+    assert rootfs._phase("I: Configuring asterisk...") == "configuring packages"
+    assert rootfs._phase("W: something odd") is None
+
+
+def test_nothing_is_mounted_under_a_fresh_directory(tmp_path: Path) -> None:
+    assert rootfs.mounts_under(tmp_path) == []
+    (tmp_path / "partial" / "etc").mkdir(parents=True)
+    rootfs.remove_tree(tmp_path / "partial")
+    assert not (tmp_path / "partial").exists()

@@ -8,15 +8,20 @@ place only when complete: an interrupted build is never taken for a good one.
 
 from __future__ import annotations
 
+import contextlib
 import grp
 import logging
 import os
 import pwd
+import selectors
 import shutil
+import signal
 import subprocess
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path, PurePosixPath
+from types import FrameType
 
 from contactcore.errors import SandboxError
 
@@ -34,6 +39,7 @@ MARKER = PurePosixPath("/etc/contactcore-sandbox")
 ASTERISK_USER = "asterisk"
 
 Progress = Callable[[str], None]
+HEARTBEAT = 10.0  # seconds between progress lines while debootstrap works
 
 
 def is_built(root: Path) -> bool:
@@ -102,6 +108,9 @@ def _phase(line: str) -> str | None:
         return None
     word = line[3:].split(" ", 1)[0]
     return {
+        "Resolving": "resolving dependencies",
+        "Checking": "resolving dependencies",
+        "Found": "resolving dependencies",
         "Retrieving": "downloading packages",
         "Validating": "downloading packages",
         "Extracting": "extracting the base system",
@@ -109,6 +118,37 @@ def _phase(line: str) -> str | None:
         "Unpacking": "unpacking packages",
         "Configuring": "configuring packages",
     }.get(word)
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    """Kill debootstrap and everything it started; wait (bounded) until they are gone."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """Let SIGTERM unwind like Ctrl-C so a half-built root filesystem is removed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def debootstrap(
@@ -139,18 +179,28 @@ def debootstrap(
             stdin=subprocess.DEVNULL,
             text=True,
             bufsize=1,
+            # Its own process group, so an interrupted build stops dpkg and friends too.
+            start_new_session=True,
         )
         assert proc.stdout is not None
+        watch = selectors.DefaultSelector()
+        watch.register(proc.stdout, selectors.EVENT_READ)
         try:
-            for line in proc.stdout:
-                out.write(line)
+            while True:
                 elapsed = time.monotonic() - started
                 if elapsed > timeout:
-                    proc.kill()
                     raise SandboxError(
                         f"sandbox: debootstrap did not finish in {timeout:.0f} s: check the "
                         f"network and the mirror {mirror}; log in {log_file}"
                     )
+                if not watch.select(timeout=HEARTBEAT):
+                    # Quiet phases (resolving, a slow download) still show signs of life.
+                    progress(f"[{elapsed:4.0f} s] {phase or 'starting'}: still working")
+                    continue
+                line = proc.stdout.readline()
+                if not line:
+                    break
+                out.write(line)
                 now_phase = _phase(line.rstrip())
                 if now_phase is None:
                     if line.startswith(("E: ", "W: ")):
@@ -161,13 +211,14 @@ def debootstrap(
                     progress(f"[{elapsed:4.0f} s] {phase}")
                     last_report = time.monotonic()
                 count += 1
-                if time.monotonic() - last_report >= 10:
+                if time.monotonic() - last_report >= HEARTBEAT:
                     progress(f"[{elapsed:4.0f} s] {phase}: {count} so far")
                     last_report = time.monotonic()
         except BaseException:
-            proc.kill()
-            proc.wait()
+            _kill_group(proc)
             raise
+        finally:
+            watch.close()
         code = proc.wait()
     if code != 0:
         tail = [ln for ln in log_file.read_text(errors="replace").splitlines() if ln.strip()]
@@ -201,7 +252,8 @@ def build(
     target = root.parent / f"{root.name}.building-{os.getpid()}"
     log_file = root.parent / f"{root.name}.build.log"
     try:
-        debootstrap(target, suite, mirror, progress, log_file, timeout)
+        with _terminate_as_interrupt():
+            debootstrap(target, suite, mirror, progress, log_file, timeout)
         set_asterisk_ids(target, uid, progress)
         marker = target / str(MARKER).lstrip("/")
         marker.write_text(
@@ -211,6 +263,7 @@ def build(
             remove_tree(root)
         target.rename(root)
     except BaseException:
+        progress(f"build stopped: removing the unfinished {target}")
         remove_tree(target)
         raise
     progress(f"root filesystem ready: {root}")
