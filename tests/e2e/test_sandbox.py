@@ -286,3 +286,50 @@ def test_overlapping_rtp_range_is_refused(asterisk_sandbox: E2ESandbox) -> None:
     with pytest.raises(SandboxError, match=f"overlap those of running instance '{s.instance}'"):
         sandbox.up()
     assert sandbox.servers() == []
+
+
+async def test_agent_phone_registers_with_digest_auth(asterisk_sandbox: E2ESandbox) -> None:
+    """An agent endpoint takes a registration from 127.0.0.1 despite the caller's identify."""
+    sb = asterisk_sandbox
+    states: list[str] = []
+    async with (
+        aiohttp.ClientSession(headers=sb.ari_headers) as http,
+        http.ws_connect(sb.ari_ws_url) as ws,
+    ):
+        sub = await http.post(
+            f"{sb.ari_url}/ari/applications/{sb.ari_app}/subscription",
+            params={"eventSource": "endpoint:PJSIP/agent1001"},
+        )
+        assert sub.status == 200
+        sipp = asyncio.create_task(
+            asyncio.to_thread(
+                sb.run_sipp,
+                "agent_register.xml",
+                service="agent1001",
+                timeout=20,
+                extra_args=["-au", "agent1001", "-ap", "pw-agent1001", "-d", "500"],
+            )
+        )
+        async with asyncio.timeout(20):
+            async for msg in ws:
+                event = json.loads(msg.data)
+                if event["type"] == "EndpointStateChange":
+                    states.append(event["endpoint"]["state"])
+                    if states[-1] == "offline":
+                        break
+        result = await sipp
+        await http.delete(
+            f"{sb.ari_url}/ari/applications/{sb.ari_app}/subscription",
+            params={"eventSource": "endpoint:PJSIP/agent1001"},
+        )
+    assert states == ["online", "offline"]
+    assert result.returncode == 0, result.errors()
+
+    wrong = sb.run_sipp(
+        "agent_register.xml",
+        service="agent1002",
+        timeout=10,
+        extra_args=["-au", "agent1002", "-ap", "not-the-password", "-d", "100"],
+    )
+    assert wrong.returncode == 1
+    assert wrong.failed == 1

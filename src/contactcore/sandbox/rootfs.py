@@ -308,10 +308,12 @@ def check_host_id_free(uid: int) -> None:
 
 def set_asterisk_ids(root: Path, uid: int, progress: Progress) -> None:
     """Give the chroot's asterisk user and group ``uid`` and re-own their files."""
+    # Checked on every start: a host account created later with this id would make
+    # ps show the wrong owner and let the two signal each other.
+    check_host_id_free(uid)
     old_uid, old_gid = read_ids(root)
     if old_uid == uid and old_gid == uid:
         return
-    check_host_id_free(uid)
     progress(f"giving the sandbox's asterisk user and group the id {uid} (was {old_uid}/{old_gid})")
     run_in_chroot(root, ["groupmod", "-g", str(uid), ASTERISK_USER])
     run_in_chroot(root, ["usermod", "-u", str(uid), "-g", str(uid), ASTERISK_USER])

@@ -491,6 +491,7 @@ class Sandbox:
         return text.split(" built", 1)[0] if text.startswith("Asterisk") else "unknown"
 
     def status(self) -> Status:
+        self._require_root()  # /proc/<pid>/root of Asterisk and chroot need it
         c = self.config
         pids = self.servers()
         pid = pids[0] if pids else None
