@@ -333,3 +333,41 @@ async def test_agent_phone_registers_with_digest_auth(asterisk_sandbox: E2ESandb
     )
     assert wrong.returncode == 1
     assert wrong.failed == 1
+
+
+async def test_fifty_calls_at_ten_per_second(asterisk_sandbox: E2ESandbox) -> None:
+    """The sandbox and the SIPp helper carry the load the acceptance tests place."""
+    sb = asterisk_sandbox
+    base = f"{sb.ari_url}/ari"
+    calls = 50
+    started = ended = 0
+
+    async def answer_then_hang_up(http: aiohttp.ClientSession, channel: str) -> None:
+        answered = await http.post(f"{base}/channels/{channel}/answer")
+        assert answered.status == 204
+        await asyncio.sleep(0.5)  # the caller is on the line for a moment
+        gone = await http.delete(f"{base}/channels/{channel}")
+        assert gone.status == 204
+
+    async with (
+        aiohttp.ClientSession(headers=sb.ari_headers) as http,
+        http.ws_connect(sb.ari_ws_url) as ws,
+        asyncio.TaskGroup() as group,
+    ):
+        sipp = group.create_task(
+            asyncio.to_thread(sb.run_sipp, "caller_basic.xml", calls=calls, rate=10, timeout=60)
+        )
+        async with asyncio.timeout(60):
+            async for msg in ws:
+                event = json.loads(msg.data)
+                if event["type"] == "StasisStart":
+                    started += 1
+                    group.create_task(answer_then_hang_up(http, event["channel"]["id"]))
+                elif event["type"] == "StasisEnd":
+                    ended += 1
+                    if ended == calls:
+                        break
+    result = sipp.result()
+    assert (started, ended) == (calls, calls)
+    assert result.returncode == 0, result.errors()
+    assert (result.successful, result.failed) == (calls, 0)

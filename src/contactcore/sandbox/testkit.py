@@ -59,7 +59,11 @@ class E2ESandbox:
       (the event WebSocket for ``ari_app``, credentials in the URL), ``ari_headers``
       (HTTP basic auth for REST calls).
     - ``sip_target``: ``127.0.0.1:SIP_PORT`` for SIPp and softphones.
-    - ``run_sipp(...)``: place calls with a scenario from ``tests/e2e/sipp/``.
+    - ``run_sipp(...)``: place calls with a scenario from ``tests/e2e/sipp/``
+      (``caller_basic.xml``, ``caller_dtmf.xml`` with ``dtmf="5"``,
+      ``agent_register.xml`` with ``service="agent1001"`` and ``-au``/``-ap``).
+    - ``restart()``: stop and start Asterisk, e.g. to test the controller's reconnect.
+    - ``sandbox``: the :class:`Sandbox` itself (``paths.recordings``, ``asterisk_cli``).
     """
 
     sandbox: Sandbox
@@ -103,6 +107,11 @@ class E2ESandbox:
     @property
     def sip_target(self) -> str:
         return f"127.0.0.1:{self.sip_port}"
+
+    def restart(self) -> int:
+        """Stop and start Asterisk (e.g. to test reconnects); returns the new pid."""
+        self.sandbox.down()
+        return self.sandbox.up().pid
 
     def run_sipp(
         self,
