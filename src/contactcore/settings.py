@@ -73,6 +73,7 @@ class WebSettings(_Section):
 
 
 class SandboxSettings(_Section):
+    instance: str = "default"
     root: Path = Path("/var/cache/contactcore/asterisk-rootfs")
     suite: str = "forky"
     mirror: str | None = None
