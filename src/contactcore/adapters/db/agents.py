@@ -141,9 +141,7 @@ async def _replace_skills(
             await conn.execute(
                 select(skills.c.name, skills.c.id).where(skills.c.name.in_(list(skill_levels)))
             )
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     missing = sorted(set(skill_levels) - set(found))
     if missing:
@@ -164,7 +162,7 @@ async def _skill_levels(conn: AsyncConnection, agent_id: str | None) -> dict[str
     if agent_id is not None:
         query = query.where(agent_skills.c.agent_id == agent_id)
     out: dict[str, dict[str, int]] = {}
-    for aid, name, level in (await conn.execute(query)).tuples():
+    for aid, name, level in (await conn.execute(query)).all():
         out.setdefault(aid, {})[name] = level
     return out
 
