@@ -79,6 +79,8 @@ def test_cli_demo_seed_prints_credentials(
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", sqlite_url)
     monkeypatch.delenv("CONTACTCORE_CONFIG", raising=False)
+    assert main(["demo", "seed"]) == 1
+    assert "run `contactcore db upgrade` first" in capsys.readouterr().err
     assert main(["db", "upgrade"]) == 0
     assert main(["demo", "seed"]) == 0
     out = capsys.readouterr().out

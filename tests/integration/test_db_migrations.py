@@ -98,3 +98,13 @@ def test_cli_unreachable_database_is_one_line(
     assert "s3cret" not in err
     assert "postgresql://cc:***@127.0.0.1:1/contactcore" in err
     assert "check that PostgreSQL is running" in err
+
+
+async def test_sqlite_runs_in_wal_mode_with_foreign_keys(sqlite_url: str) -> None:
+    engine = build_engine(sqlite_url)
+    try:
+        async with engine.connect() as conn:
+            assert (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar() == "wal"
+            assert (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar() == 1
+    finally:
+        await engine.dispose()

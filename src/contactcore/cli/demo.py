@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 
-from contactcore.adapters.db import mask_url, open_database
+from contactcore.adapters.db import mask_url, open_database, require_head
 from contactcore.adapters.db.demo import AGENTS, CUSTOMERS, DEMO_REGION, QUEUES, seed_demo
 from contactcore.cli._common import settings_from
 
@@ -18,6 +19,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 async def _run(url: str) -> str:
+    await require_head(url)
     db = await open_database(url)
     try:
         report = await seed_demo(db)
@@ -29,6 +31,8 @@ async def _run(url: str) -> str:
 
 
 def _seed(args: argparse.Namespace) -> int:
+    if not getattr(args, "verbose", False):
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     url = settings_from(args).database.url
     summary = asyncio.run(_run(url))
     print(f"demo seed into {mask_url(url)}: {summary}")

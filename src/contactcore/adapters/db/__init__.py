@@ -5,16 +5,24 @@ repositories of the returned :class:`Database` to the capabilities as their port
 """
 
 from contactcore.adapters.db.database import Database, open_database
-from contactcore.adapters.db.engine import build_engine, mask_url
-from contactcore.adapters.db.migrate import current, downgrade, head_revision, upgrade
+from contactcore.adapters.db.engine import build_engine, check_connection, mask_url
+from contactcore.adapters.db.migrate import (
+    current,
+    downgrade,
+    head_revision,
+    require_head,
+    upgrade,
+)
 
 __all__ = [
     "Database",
     "build_engine",
+    "check_connection",
     "current",
     "downgrade",
     "head_revision",
     "mask_url",
     "open_database",
+    "require_head",
     "upgrade",
 ]

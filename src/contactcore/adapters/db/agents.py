@@ -85,7 +85,10 @@ class AgentRepository(Repository):
         """Replace the agent's skills with ``skill_levels`` (skill name -> level)."""
         _check(None, skill_levels)
         async with self._tx() as conn:
-            if await conn.scalar(select(agents.c.id).where(agents.c.id == agent_id)) is None:
+            # FOR UPDATE serialises concurrent replacements on PostgreSQL; SQLite
+            # serialises them at the first write.
+            locked = select(agents.c.id).where(agents.c.id == agent_id).with_for_update()
+            if await conn.scalar(locked) is None:
                 raise NotFound(f"agent {agent_id} not found")
             await _replace_skills(conn, agent_id, skill_levels)
             record = await _load(conn, agents.c.id == agent_id)

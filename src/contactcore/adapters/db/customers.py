@@ -75,6 +75,9 @@ class CustomerRepository(Repository):
         """Replace the customer's numbers with ``phones``."""
         numbers = _check_e164(phones)
         async with self._tx("phone number already belongs to another customer") as conn:
+            locked = select(customers.c.id).where(customers.c.id == customer_id).with_for_update()
+            if await conn.scalar(locked) is None:
+                raise NotFound(f"customer {customer_id} not found")
             await conn.execute(
                 delete(customer_phones).where(customer_phones.c.customer_id == customer_id)
             )

@@ -20,8 +20,8 @@ from alembic.util.exc import CommandError
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from contactcore.adapters.db.engine import build_engine, unavailable
-from contactcore.errors import InvalidInput
+from contactcore.adapters.db.engine import build_engine, mask_url, unavailable
+from contactcore.errors import ContactcoreError, InvalidInput
 
 log = logging.getLogger(__name__)
 
@@ -96,3 +96,19 @@ async def downgrade(url: str, revision: str) -> list[str]:
 async def current(url: str) -> str | None:
     """The revision the database is at, or None for an empty database."""
     return await _run(url, _current)
+
+
+class SchemaOutdated(ContactcoreError):
+    """The database's schema is not the one this version of contactcore needs."""
+
+    error_id = "database.schema_outdated"
+
+
+async def require_head(url: str) -> None:
+    """Raise SchemaOutdated (one line, with the fix) unless the schema is at head."""
+    rev, head = await current(url), head_revision()
+    if rev != head:
+        raise SchemaOutdated(
+            f"database {mask_url(url)} is at schema {rev or 'none'}, this contactcore "
+            f"needs {head}: run `contactcore db upgrade` first"
+        )
