@@ -116,3 +116,20 @@ async def test_customer_link_must_exist(db: Database) -> None:
     assert got.customer_id == c.id
     with pytest.raises(Conflict):
         await db.interactions.annotate("ix_c", customer_id="cu_missing")
+
+
+async def test_batch_of_events_with_redeliveries(db: Database) -> None:
+    await db.interactions.start("ix_batch", "email", T0)
+    events = [
+        DomainEvent(type="n", at=T0 + (i % 7), interaction_id="ix_batch", payload={"i": i})
+        for i in range(250)
+    ]
+    await db.interactions.add_events(events[:150])
+    await db.interactions.add_events(events[100:])  # 50 redelivered
+    await db.interactions.add_events([])
+    got = await db.interactions.get_interaction("ix_batch")
+    assert got is not None
+    assert len(got.events) == 250
+    # Ordered by time, and within equal times by arrival.
+    expected = sorted(range(250), key=lambda i: (i % 7, i))
+    assert [e.payload["i"] for e in got.events] == expected

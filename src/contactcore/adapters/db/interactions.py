@@ -8,12 +8,12 @@ interaction row exists (different writers), which is why there is no foreign key
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Row, select, update
 
-from contactcore.adapters.db._base import Repository, insert_ignore
+from contactcore.adapters.db._base import Repository, dialect_insert, insert_ignore
 from contactcore.adapters.db.records import InteractionEventRecord, InteractionRecord
 from contactcore.adapters.db.tables import interaction_events, interactions
 from contactcore.core.events import DomainEvent
@@ -22,6 +22,8 @@ from contactcore.errors import NotFound
 log = logging.getLogger(__name__)
 
 DEFAULT_LIST_LIMIT = 1000
+# Rows per multi-row INSERT: 9 columns x 100 stays under SQLite's bound-parameter limit.
+_BATCH = 100
 
 
 def _event(row: Row[Any]) -> InteractionEventRecord:
@@ -94,24 +96,33 @@ class InteractionRepository(Repository):
 
     async def add_event(self, event: DomainEvent) -> None:
         """Append to the timeline; a redelivered event (same id) is stored once."""
+        await self.add_events([event])
+
+    async def add_events(self, events: Sequence[DomainEvent]) -> None:
+        """Append many events in one transaction (for a stream consumer's batch)."""
+        if not events:
+            return
+        rows = [
+            {
+                "id": e.id,
+                "interaction_id": e.interaction_id,
+                "type": e.type,
+                "at": e.at,
+                "task_id": e.task_id,
+                "agent_id": e.agent_id,
+                "queue_id": e.queue_id,
+                "payload": e.payload,
+            }
+            for e in events
+        ]
         async with self._tx() as conn:
-            await conn.execute(
-                insert_ignore(
-                    conn,
-                    interaction_events,
-                    {
-                        "id": event.id,
-                        "interaction_id": event.interaction_id,
-                        "type": event.type,
-                        "at": event.at,
-                        "task_id": event.task_id,
-                        "agent_id": event.agent_id,
-                        "queue_id": event.queue_id,
-                        "payload": event.payload,
-                    },
-                    ["id"],
+            for start in range(0, len(rows), _BATCH):
+                stmt: Any = dialect_insert(conn, interaction_events)
+                await conn.execute(
+                    stmt.values(rows[start : start + _BATCH]).on_conflict_do_nothing(
+                        index_elements=[interaction_events.c.id]
+                    )
                 )
-            )
 
     async def annotate(
         self,
