@@ -22,8 +22,6 @@ from contactcore.errors import NotFound
 log = logging.getLogger(__name__)
 
 DEFAULT_LIST_LIMIT = 1000
-# Rows per multi-row INSERT: 9 columns x 100 stays under SQLite's bound-parameter limit.
-_BATCH = 100
 
 
 def _event(row: Row[Any]) -> InteractionEventRecord:
@@ -116,13 +114,11 @@ class InteractionRepository(Repository):
             for e in events
         ]
         async with self._tx() as conn:
-            for start in range(0, len(rows), _BATCH):
-                stmt: Any = dialect_insert(conn, interaction_events)
-                await conn.execute(
-                    stmt.values(rows[start : start + _BATCH]).on_conflict_do_nothing(
-                        index_elements=[interaction_events.c.id]
-                    )
-                )
+            stmt: Any = dialect_insert(conn, interaction_events)
+            # executemany: SQLAlchemy batches the rows into multi-row INSERTs itself.
+            await conn.execute(
+                stmt.on_conflict_do_nothing(index_elements=[interaction_events.c.id]), rows
+            )
 
     async def annotate(
         self,
