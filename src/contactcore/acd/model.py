@@ -84,6 +84,7 @@ class QueueConfig(BaseModel):
     strategy: Strategy = Strategy.LONGEST_IDLE
     relaxation: tuple[RelaxationStep, ...] = ()
     offer_timeout_s: float = Field(default=20.0, gt=0)
+    reoffer_after_s: float = Field(default=30.0, ge=0)  # before offering again to who refused
     wrapup_s: float = Field(default=0.0, ge=0)
     service_level_s: float = Field(default=20.0, gt=0)
     max_wait_s: float | None = Field(default=None, gt=0)

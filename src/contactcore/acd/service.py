@@ -75,6 +75,7 @@ def queue_doc(q: QueueConfig) -> dict[str, Any]:
             if s.min_level is not None
         ],
         "offer_timeout": q.offer_timeout_s,
+        "reoffer_after": q.reoffer_after_s,
         "wrapup": q.wrapup_s,
         "sl": q.service_level_s,
         "aging": q.aging_s_per_point,

@@ -345,7 +345,9 @@ local function try_route(tid, q, cfg, nomatch, scan)
   end
   local excl = {}
   if nrej > 0 then
-    for _, x in ipairs(redis.call('SMEMBERS', k_rejected(tid))) do excl[x] = true end
+    -- an agent who rejected or missed the task is skipped for reoffer_after seconds
+    local since = S(now - tonumber(cfg.reoffer_after or 30))
+    for _, x in ipairs(redis.call('ZRANGEBYSCORE', k_rejected(tid), since, '+inf')) do excl[x] = true end
   end
   local best, runner, eligible, exact = find_agent(t.ch, req, cfg.strategy or 'longest_idle', excl, nrej, scan)
   if not best then
@@ -360,7 +362,7 @@ local function unoffer(tid, t, a, typ, reason)
   local q = t.q
   redis.call('ZREM', k_offers(), tid)
   redis.call('SREM', k_agent_tasks(t.ag), tid)
-  redis.call('SADD', k_rejected(tid), t.ag)
+  redis.call('ZADD', k_rejected(tid), NOW, t.ag)
   redis.call('HINCRBY', k_task(tid), 'nrej', 1)
   redis.call('HSET', k_task(tid), 'st', 'waiting', 'ag', '', 'ou', '')
   put_in_queue(tid, t, q)

@@ -22,7 +22,7 @@ TEMPLATES: dict[str, str] = {
     "handle_times": "q:{0}:aht",  # list: recent handle times (EWT fallback)
     "task": "task:{0}",  # hash: one task
     "tasks": "tasks",  # set: ids of all open tasks (waiting, offered, assigned)
-    "rejected": "task:{0}:rej",  # set: agents who rejected or missed this task
+    "rejected": "task:{0}:rej",  # zset: agents who rejected or missed this task, by when
     "agent": "agent:{0}",  # hash: one agent (presence, skills, capacities, loads)
     "agents": "agents",  # set: ids of agents known to the router (logged in)
     "agent_tasks": "agent:{0}:tasks",  # set: task ids offered to or assigned to the agent
