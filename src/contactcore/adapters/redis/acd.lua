@@ -112,6 +112,7 @@ end
 -- its skills exactly when it can take new work on <ch>; the score is when its work on
 -- <ch> last changed (longest idle = lowest). Field "in:<ch>" remembers what is indexed.
 local function sync(a)
+  local flags = {}
   for ch, _ in pairs(a.caps) do
     local want = can_take(a, ch)
     local cur = a['in:' .. ch] or ''
@@ -123,7 +124,8 @@ local function sync(a)
         end
         redis.call('ZADD', k_avail(ch, '*', 1), sc, a.id)
         a['in:' .. ch] = sc
-        redis.call('HSET', k_agent(a.id), 'in:' .. ch, sc)
+        flags[#flags + 1] = 'in:' .. ch
+        flags[#flags + 1] = sc
       end
     elseif cur ~= '' then
       for skill, lvl in pairs(a.skills) do
@@ -131,9 +133,11 @@ local function sync(a)
       end
       redis.call('ZREM', k_avail(ch, '*', 1), a.id)
       a['in:' .. ch] = ''
-      redis.call('HSET', k_agent(a.id), 'in:' .. ch, '')
+      flags[#flags + 1] = 'in:' .. ch
+      flags[#flags + 1] = ''
     end
   end
+  if #flags > 0 then redis.call('HSET', k_agent(a.id), unpack(flags)) end
 end
 
 -- remove from every index (before skills or capacities change, or on delete)
@@ -151,10 +155,10 @@ local function unsync(a)
 end
 
 local function set_load(a, ch, delta)
-  local v = redis.call('HINCRBY', k_agent(a.id), 'ld:' .. ch, delta)
-  a['ld:' .. ch] = tostring(v)
+  -- the agent table was read in this same script, so its load is current
+  a['ld:' .. ch] = tostring(load(a, ch) + delta)
   a['since:' .. ch] = NOW
-  redis.call('HSET', k_agent(a.id), 'since:' .. ch, a['since:' .. ch])
+  redis.call('HSET', k_agent(a.id), 'ld:' .. ch, a['ld:' .. ch], 'since:' .. ch, NOW)
 end
 
 -- requirements after relaxation: the queue's skills merged with the task's own, each
@@ -221,11 +225,12 @@ local function find_agent(ch, req, strategy, excl, nexcl, scan)
   if ps == '*' then top = 1 end
   for L = top, pl, -1 do
     local key = k_avail(ch, ps, L)
-    local n = redis.call('ZCARD', key)
+    local lim = scan
+    if fast then lim = 2 + nexcl end
+    local m = redis.call('ZRANGE', key, 0, lim - 1, 'WITHSCORES')
+    local n = #m / 2
+    if n >= lim then n = redis.call('ZCARD', key) end
     if n > 0 then
-      local lim = scan
-      if fast then lim = 2 + nexcl end
-      local m = redis.call('ZRANGE', key, 0, lim - 1, 'WITHSCORES')
       if fast then eligible = eligible + n elseif n > lim then exact = false end
       local found = 0
       for i = 1, #m, 2 do
@@ -285,15 +290,32 @@ local function why(strategy, w, r)
   return s
 end
 
+-- queues_waiting is a sorted set of queue ids scored by the score of their head task, so
+-- that matching can merge the queues in global order and open only the ones it reaches
+local function refresh_head(q)
+  local h = redis.call('ZRANGE', k_queue_wait(q), 0, 0, 'WITHSCORES')
+  if #h == 0 then
+    redis.call('ZREM', k_queues_waiting(), q)
+  else
+    redis.call('ZADD', k_queues_waiting(), h[2], q)
+  end
+end
+
+local deferred_heads = nil -- set while matching: heads are refreshed once at the end
 local function drop_from_queue(tid, q)
   redis.call('ZREM', k_queue_wait(q), tid)
   redis.call('ZREM', k_queue_enq(q), tid)
+  if deferred_heads then deferred_heads[q] = true else refresh_head(q) end
 end
 
 local function put_in_queue(tid, t, q)
-  redis.call('ZADD', k_queue_wait(q), S(tonumber(t.sc)), tid)
+  local sc = S(tonumber(t.sc))
+  redis.call('ZADD', k_queue_wait(q), sc, tid)
   redis.call('ZADD', k_queue_enq(q), S(tonumber(t.enq)), tid)
-  redis.call('SADD', k_queues_waiting(), q)
+  local cur = redis.call('ZSCORE', k_queues_waiting(), q)
+  if not cur or tonumber(t.sc) < tonumber(cur) then
+    redis.call('ZADD', k_queues_waiting(), sc, q)
+  end
 end
 
 local function offer(tid, t, q, cfg, best, runner, eligible, exact, step, req)
@@ -423,7 +445,7 @@ end
 -- overflow and maximum wait, driven by the enqueued-at index of each waiting queue
 local function expire_waits(limit)
   local n = 0
-  for _, q in ipairs(redis.call('SMEMBERS', k_queues_waiting())) do
+  for _, q in ipairs(redis.call('SMEMBERS', k_timed_queues())) do
     local cfg = qcfg(q)
     if cfg and cfg.overflow_to and cfg.overflow_after then
       local due = redis.call('ZRANGEBYSCORE', k_queue_enq(q), '-inf', S(now - tonumber(cfg.overflow_after)), 'LIMIT', 0, limit)
@@ -458,7 +480,6 @@ local function expire_waits(limit)
         end
       end
     end
-    if redis.call('ZCARD', k_queue_wait(q)) == 0 then redis.call('SREM', k_queues_waiting(), q) end
   end
   return n
 end
@@ -476,25 +497,44 @@ function C.match()
   local scan = tonumber(args.scan or 32)
   local look = tonumber(args.lookahead or 16)
   local maxexam = tonumber(args.max_examined or (limit * 4 + 64))
+  -- k-way merge of the queues in score order; a queue is opened only when its head
+  -- comes up, so a batch touches the queues it serves, not all of them
+  local qh = redis.call('ZRANGE', k_queues_waiting(), 0, -1, 'WITHSCORES')
+  local nq = 1
   local heads = {}
-  for _, q in ipairs(redis.call('SMEMBERS', k_queues_waiting())) do
-    local cfg = qcfg(q)
-    if cfg and cfg.open then heads[#heads + 1] = {q = q, cfg = cfg, buf = {}, pos = 1, skipped = 0, done = false} end
+  local function refill(h)
+    if h.pos > #h.buf then
+      local r = redis.call('ZRANGE', k_queue_wait(h.q), h.skipped, h.skipped + 7, 'WITHSCORES')
+      h.buf, h.pos = {}, 1
+      for j = 1, #r, 2 do h.buf[#h.buf + 1] = {r[j], tonumber(r[j + 1])} end
+      if #h.buf == 0 then h.done = true end
+    end
   end
   local decisions, nomatch, examined = {}, {}, 0
+  deferred_heads = {}
   while #decisions < limit and examined < maxexam do
     local bi, bs = nil, nil
     for i, h in ipairs(heads) do
       if not h.done then
-        if h.pos > #h.buf then
-          local r = redis.call('ZRANGE', k_queue_wait(h.q), h.skipped, h.skipped + 7, 'WITHSCORES')
-          h.buf, h.pos = {}, 1
-          for j = 1, #r, 2 do h.buf[#h.buf + 1] = {r[j], tonumber(r[j + 1])} end
-          if #h.buf == 0 then h.done = true end
-        end
+        refill(h)
         if not h.done then
           local s = h.buf[h.pos][2]
           if bs == nil or s < bs then bi, bs = i, s end
+        end
+      end
+    end
+    while nq < #qh do
+      local q, s = qh[nq], tonumber(qh[nq + 1])
+      if bs ~= nil and s >= bs then break end
+      nq = nq + 2
+      local cfg = qcfg(q)
+      if cfg and cfg.open then
+        local h = {q = q, cfg = cfg, buf = {}, pos = 1, skipped = 0, done = false}
+        heads[#heads + 1] = h
+        refill(h)
+        if not h.done then
+          local s2 = h.buf[h.pos][2]
+          if bs == nil or s2 < bs then bi, bs = #heads, s2 end
         end
       end
     end
@@ -511,9 +551,8 @@ function C.match()
       if h.skipped >= look then h.done = true end
     end
   end
-  for _, h in ipairs(heads) do
-    if redis.call('ZCARD', k_queue_wait(h.q)) == 0 then redis.call('SREM', k_queues_waiting(), h.q) end
-  end
+  for q, _ in pairs(deferred_heads) do refresh_head(q) end
+  deferred_heads = nil
   return {offers = decisions, examined = examined}
 end
 
@@ -521,6 +560,11 @@ function C.put_queue()
   local cfg = args.queue
   local old = qcfg(cfg.id)
   redis.call('HSET', k_queues(), cfg.id, cjson.encode(cfg))
+  if cfg.overflow_to or cfg.max_wait then
+    redis.call('SADD', k_timed_queues(), cfg.id)
+  else
+    redis.call('SREM', k_timed_queues(), cfg.id)
+  end
   qcache[cfg.id] = cfg
   if not old then
     emit('queue.created', nil, nil, cfg.id, {open = cfg.open})
