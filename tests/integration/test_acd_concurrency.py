@@ -126,7 +126,7 @@ async def test_four_routers_route_10000_tasks_to_500_agents(
             batch = batch[1:]
         if not batch:
             break
-        for eid, fields in batch:
+        for _eid, fields in batch:
             ev = json.loads(fields[b"e"])
             typ, tid, aid = ev["type"], ev.get("task_id"), ev.get("agent_id")
             ch = ev.get("payload", {}).get("channel")

@@ -89,9 +89,7 @@ async def test_best_skill_strategy(svc: RoutingService) -> None:
 
 
 async def test_least_occupied_strategy(svc: RoutingService, clock: ManualClock) -> None:
-    await svc.put_queue(
-        QueueConfig(id="q", channels=("chat",), strategy=Strategy.LEAST_OCCUPIED)
-    )
+    await svc.put_queue(QueueConfig(id="q", channels=("chat",), strategy=Strategy.LEAST_OCCUPIED))
     caps = {"chat": 3}
     await svc.login(AgentConfig(id="ann", capacity=caps), Presence.AVAILABLE)
     clock.advance(1)
@@ -168,9 +166,7 @@ async def test_rona_makes_agent_not_ready_and_task_keeps_place(
     assert (await svc.tick())["rona"] == 1
     evs = await events(client, store)
     assert any(e["type"] == "task.rona" and e["task_id"] == "t1" for e in evs)
-    assert any(
-        e["type"] == "agent.presence" and e["payload"]["reason"] == "no-answer" for e in evs
-    )
+    assert any(e["type"] == "agent.presence" and e["payload"]["reason"] == "no-answer" for e in evs)
     stats = (await svc.live_numbers())[0]
     assert [t.task_id for t in stats.tasks] == ["t1", "t2"]
     assert stats.agents["not_ready"] == 1
@@ -202,9 +198,7 @@ async def test_cross_channel_rule_and_capacity(svc: RoutingService, clock: Manua
     assert [o.task_id for o in offers] == ["c0", "c1"]  # chat capacity 2
 
 
-async def test_wrapup_then_available_and_early_end(
-    svc: RoutingService, clock: ManualClock
-) -> None:
+async def test_wrapup_then_available_and_early_end(svc: RoutingService, clock: ManualClock) -> None:
     await svc.put_queue(QueueConfig(id="q", wrapup_s=30))
     await svc.login(AgentConfig(id="a"), Presence.AVAILABLE)
     for t in ("t1", "t2", "t3"):
@@ -231,7 +225,10 @@ async def test_relaxation_steps_and_never_without_skill(
     q = QueueConfig(
         id="q",
         skills={"billing": 8},
-        relaxation=(RelaxationStep(after_s=30, min_level=4), RelaxationStep(after_s=90, min_level=1)),
+        relaxation=(
+            RelaxationStep(after_s=30, min_level=4),
+            RelaxationStep(after_s=90, min_level=1),
+        ),
     )
     await svc.put_queue(q)
     await svc.login(AgentConfig(id="low", skills={"billing": 2}), Presence.AVAILABLE)
@@ -259,7 +256,9 @@ async def test_overflow_and_max_wait(
         )
     )
     await svc.put_queue(
-        QueueConfig(id="m", skills={"rare": 5}, max_wait_s=10, max_wait_action=MaxWaitAction.WITHDRAW)
+        QueueConfig(
+            id="m", skills={"rare": 5}, max_wait_s=10, max_wait_action=MaxWaitAction.WITHDRAW
+        )
     )
     await svc.enqueue(voice("t1"))
     await svc.enqueue(voice("t2", queue="m"))
@@ -294,7 +293,8 @@ async def test_live_operations(svc: RoutingService, clock: ManualClock) -> None:
     assert o.task_id == "t2"
     await svc.move_task("t1", "other")
     stats = {s.queue_id: s for s in await svc.live_numbers()}
-    assert stats["q"].waiting == 0 and stats["other"].waiting == 1
+    assert stats["q"].waiting == 0
+    assert stats["other"].waiting == 1
     await svc.withdraw("t1", "hangup")
     assert (await svc.live_numbers())[1].waiting == 0
 
