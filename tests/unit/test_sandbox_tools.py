@@ -97,6 +97,7 @@ def test_missing_debootstrap_says_how_to_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(rootfs, "SBIN_DIRS", ())
     with pytest.raises(SandboxError, match="apt-get install debootstrap"):
         rootfs.build(
             tmp_path / "rootfs", suite="forky", mirror="http://m.example.org/debian", uid=64060,

@@ -13,7 +13,6 @@ import fcntl
 import json
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -168,8 +167,7 @@ class Sandbox:
                 "sandbox: must run as root (debootstrap and chroot need it): "
                 "sudo contactcore sandbox ..."
             )
-        if shutil.which("chroot") is None:
-            raise SandboxError("sandbox: chroot not found: apt-get install coreutils")
+        rootfs.chroot_tool()
 
     def _require_built(self) -> None:
         if not rootfs.is_built(self.config.root):
@@ -355,7 +353,7 @@ class Sandbox:
         messages = self.paths.log / "messages"
         self._log_offset = messages.stat().st_size if messages.is_file() else 0
         argv = [
-            "chroot",
+            rootfs.chroot_tool(),
             str(c.root),
             str(ASTERISK_BIN),
             "-C",
@@ -521,7 +519,7 @@ class Sandbox:
     def cli_argv(self, command: Sequence[str]) -> list[str]:
         """The host command line for ``asterisk -r`` (interactive) or ``-rx COMMAND``."""
         argv = [
-            "chroot",
+            rootfs.chroot_tool(),
             str(self.config.root),
             str(ASTERISK_BIN),
             "-C",
