@@ -237,6 +237,7 @@ def debootstrap(
             raise
         finally:
             watch.close()
+            proc.stdout.close()
         code = proc.wait()
     if code != 0:
         tail = [ln for ln in log_file.read_text(errors="replace").splitlines() if ln.strip()]

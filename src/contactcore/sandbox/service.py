@@ -275,9 +275,12 @@ class Sandbox:
             who = "another process"
             if owner is not None:
                 pid, comm = owner
-                other = process.instance_of(pid, c.root)
-                who = f"PID {pid} ({comm}"
-                who += f", sandbox instance '{other}')" if other else ")"
+                who = f"PID {pid} ({comm})"
+                found = process.sandbox_of(pid)
+                if found is not None:
+                    other, other_root = found
+                    where = "" if other_root == str(c.root.resolve()) else f" in {other_root}"
+                    who = f"PID {pid} ({comm}, sandbox instance '{other}'{where})"
             raise SandboxError(
                 f"sandbox: port {port}/{proto} on {LOOPBACK} is taken by {who}: stop it, "
                 f"or give instance '{c.instance}' another port (CONTACTCORE_SANDBOX__{key})"
