@@ -264,6 +264,13 @@ def build(
             "sandbox: debootstrap is missing: install it with 'apt-get install debootstrap' "
             "(or run 'make system')"
         )
+    marker = root / str(MARKER).lstrip("/")
+    if root.exists() and any(root.iterdir()) and not marker.is_file():
+        # Never replace a directory we did not make (a mistyped sandbox.root).
+        raise SandboxError(
+            f"sandbox: {root} exists and is not a sandbox root filesystem: set "
+            "sandbox.root (CONTACTCORE_SANDBOX__ROOT) to a new or empty directory"
+        )
     root.parent.mkdir(parents=True, exist_ok=True)
     for stale in root.parent.glob(f"{root.name}.building-*"):
         progress(f"removing an interrupted build: {stale}")
@@ -274,8 +281,7 @@ def build(
         with _terminate_as_interrupt():
             debootstrap(target, suite, mirror, progress, log_file, timeout)
         set_asterisk_ids(target, uid, progress)
-        marker = target / str(MARKER).lstrip("/")
-        marker.write_text(
+        (target / str(MARKER).lstrip("/")).write_text(
             f"suite={suite}\nmirror={mirror}\nbuilt={time.strftime('%FT%TZ', time.gmtime())}\n"
         )
         if root.exists():
