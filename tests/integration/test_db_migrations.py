@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -44,6 +46,12 @@ async def test_upgrade_from_empty_is_idempotent(database_url: str) -> None:
     assert await upgrade(database_url) == []
     assert await current(database_url) == head_revision()
     assert await _tables(database_url) >= TABLES
+
+
+async def test_processes_starting_together_migrate_once(database_url: str) -> None:
+    results = await asyncio.gather(*(upgrade(database_url) for _ in range(4)))
+    assert sorted(results) == [[], [], [], [head_revision()]]
+    assert await current(database_url) == head_revision()
 
 
 async def test_downgrade_to_base_and_up_again(database_url: str) -> None:

@@ -7,8 +7,11 @@ controller's start-up both call :func:`upgrade`.
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -20,7 +23,7 @@ from alembic.util.exc import CommandError
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from contactcore.adapters.db.engine import build_engine, mask_url, unavailable
+from contactcore.adapters.db.engine import build_engine, mask_url, sqlite_path, unavailable
 from contactcore.errors import ContactcoreError, InvalidInput
 
 log = logging.getLogger(__name__)
@@ -42,12 +45,41 @@ def head_revision() -> str:
     return head
 
 
+# Any constant: the PostgreSQL advisory lock that serialises migrating processes.
+_PG_MIGRATION_LOCK = 0x636F6E74
+
+
+@asynccontextmanager
+async def _sqlite_file_lock(url: str) -> AsyncIterator[None]:
+    """Serialise migrations of one SQLite file across processes (DDL is not transactional)."""
+    path = sqlite_path(url)
+    if path is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Opening a small local file is quick; only the wait for the lock goes to a thread.
+    with open(f"{path}.migrate-lock", "w") as handle:  # noqa: ASYNC230
+        await asyncio.to_thread(fcntl.flock, handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 async def _run(url: str, work: Callable[[Connection], T]) -> T:
+    """Run ``work`` in one transaction, one migrating process at a time.
+
+    Several controllers may start at once and all call :func:`upgrade`: on PostgreSQL
+    an advisory lock held for the transaction makes the others wait and then find
+    nothing to do; on SQLite a lock file does the same.
+    """
     # Foreign keys off on SQLite: batch mode rebuilds tables by copy-and-drop, which
     # must not cascade into (or be refused by) the rows that refer to them.
     engine = build_engine(url, foreign_keys=False)
     try:
-        async with engine.begin() as conn:
+        async with _sqlite_file_lock(url), engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
             return await conn.run_sync(work)
     except (OSError, SQLAlchemyError, TimeoutError) as exc:
         raise unavailable(url, exc) from None
