@@ -10,6 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, inspect
 
 from contactcore.adapters.db import build_engine, current, downgrade, head_revision, upgrade
+from contactcore.adapters.db.migrate import MigrationFailed
 from contactcore.adapters.db.tables import metadata
 from contactcore.cli import main
 
@@ -116,3 +117,20 @@ async def test_sqlite_runs_in_wal_mode_with_foreign_keys(sqlite_url: str) -> Non
             assert (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar() == 1
     finally:
         await engine.dispose()
+
+
+async def test_failed_migration_is_one_clear_error(database_url: str) -> None:
+    """A table made by hand collides with the first migration: an error, not a crash."""
+    engine = build_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.exec_driver_sql("CREATE TABLE skills (id VARCHAR(40) PRIMARY KEY)")
+    finally:
+        await engine.dispose()
+    with pytest.raises(MigrationFailed, match="migration failed") as err:
+        await upgrade(database_url)
+    assert "skills" in str(err.value)
+    assert "\n" not in str(err.value)
+    assert await current(database_url) is None
+    # All or nothing: the tables created before the collision were rolled back.
+    assert await _tables(database_url) == {"skills"}

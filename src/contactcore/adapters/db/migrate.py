@@ -23,7 +23,13 @@ from alembic.util.exc import CommandError
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from contactcore.adapters.db.engine import build_engine, mask_url, sqlite_path, unavailable
+from contactcore.adapters.db.engine import (
+    build_engine,
+    check_connection,
+    mask_url,
+    sqlite_path,
+    unavailable,
+)
 from contactcore.errors import ContactcoreError, InvalidInput
 
 log = logging.getLogger(__name__)
@@ -31,6 +37,12 @@ log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 T = TypeVar("T")
+
+
+class MigrationFailed(ContactcoreError):
+    """A migration script failed on this database."""
+
+    error_id = "database.migration_failed"
 
 
 def alembic_config() -> Config:
@@ -77,12 +89,25 @@ async def _run(url: str, work: Callable[[Connection], T]) -> T:
     # must not cascade into (or be refused by) the rows that refer to them.
     engine = build_engine(url, foreign_keys=False)
     try:
+        # Reaching the database is checked apart, so that a failure there reads as
+        # "unavailable" and a failure of a migration itself as what it is.
+        await check_connection(engine, url)
         async with _sqlite_file_lock(url), engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
+            else:
+                # The driver never opens a transaction before DDL; opening one ourselves
+                # makes a failed migration leave nothing behind, as on PostgreSQL.
+                await conn.exec_driver_sql("BEGIN IMMEDIATE")
             return await conn.run_sync(work)
-    except (OSError, SQLAlchemyError, TimeoutError) as exc:
+    except (OSError, TimeoutError) as exc:
         raise unavailable(url, exc) from None
+    except SQLAlchemyError as exc:
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        raise MigrationFailed(
+            f"database {mask_url(url)}: migration failed ({detail[0] if detail else exc!r}); "
+            "nothing was changed"
+        ) from None
     finally:
         await engine.dispose()
 
