@@ -175,6 +175,8 @@ async def test_one_open_callback_per_number_and_queue(db: Database) -> None:
     assert created
     assert [c.id for c in await db.callbacks.list_pending()] == [other_queue.id, first.id]
     assert [c.id for c in await db.callbacks.list_pending("q_a")] == [first.id]
+    assert [c.id for c in await db.callbacks.list_pending(due_by=100.0)] == [other_queue.id]
+    assert len(await db.callbacks.list_pending(due_by=200.0)) == 2
 
     tried = await db.callbacks.record_attempt(first.id, "pending", "no-answer")
     tried = await db.callbacks.record_attempt(first.id, "failed", "busy")

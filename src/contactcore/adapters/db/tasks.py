@@ -191,11 +191,18 @@ class CallbackRepository(Repository):
             ).first()
         return None if row is None else _callback(row)
 
-    async def list_pending(self, queue_id: str | None = None) -> list[CallbackRecord]:
-        """Open callbacks, earliest window first (what to re-enqueue after a restart)."""
+    async def list_pending(
+        self, queue_id: str | None = None, due_by: float | None = None
+    ) -> list[CallbackRecord]:
+        """Open callbacks, earliest window first (what to re-enqueue after a restart).
+
+        ``due_by`` keeps only those whose window has started by then (scheduling).
+        """
         query = select(callbacks).where(_OPEN).order_by(callbacks.c.window_start, callbacks.c.id)
         if queue_id is not None:
             query = query.where(callbacks.c.queue_id == queue_id)
+        if due_by is not None:
+            query = query.where(callbacks.c.window_start <= due_by)
         async with self._tx() as conn:
             rows = (await conn.execute(query)).all()
         return [_callback(r) for r in rows]
