@@ -16,6 +16,7 @@ import signal
 from collections.abc import Iterator, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
+from typing import Any
 
 import redis.asyncio as aioredis
 from aiohttp import web
@@ -109,6 +110,15 @@ def _pid_file(path: Path | None) -> Iterator[None]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
+
+
+def _report_crash(task: asyncio.Task[Any]) -> None:
+    """Background work must not die silently: say what stopped and why."""
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if exc is not None:
+        log.error("background task %s stopped: %r", task.get_name(), exc, exc_info=exc)
 
 
 def ivr_flow(runner: FlowRunner) -> CallFlow:
@@ -250,6 +260,8 @@ async def serve(settings: Settings, pid_file: Path | None = None) -> int:
             await asyncio.gather(*background, return_exceptions=True)
 
         stack.push_async_callback(stop_background)
+        for task in background:
+            task.add_done_callback(_report_crash)
 
         # -- web ------------------------------------------------------------------------
         async def ari_ok() -> CheckResult:

@@ -92,7 +92,7 @@ class ControllerSettings(_Section):
 
 
 class IvrSettings(_Section):
-    default_region: str = Field(default="GB", min_length=2, max_length=2)
+    default_region: str = Field(default="US", min_length=2, max_length=2)
     verify_max_attempts: int = Field(default=3, ge=1, le=10)
     verify_lock_seconds: float = Field(default=900.0, gt=0)
     tts_voice: str = "en-gb"

@@ -194,6 +194,7 @@ class VoiceQueue:
                     await self._abandon(ctx, task_id, queue, enqueued_at)
                     return result(QueueOutcome.ABANDONED)
                 event = next_event.result()
+                log.debug("call %s task %s: %s", ctx.interaction_id, task_id, event.type)
                 if event.type == "task.offered" and event.agent_id:
                     announcer.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
@@ -262,6 +263,7 @@ class VoiceQueue:
         hangup: asyncio.Future[None],
     ) -> bool:
         agent_id = offer.agent_id or ""
+        log.info("call %s: offered to agent %s", ctx.interaction_id, agent_id)
         line = await self._agent_lines(agent_id)
         await self._record(ctx, "agent.offered", task_id=task_id, agent_id=agent_id)
         if line is None:
