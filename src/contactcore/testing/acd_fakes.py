@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -76,6 +77,8 @@ class MemoryEventSource:
 
     async def read_new(self, count: int, block_ms: int) -> list[tuple[str, DomainEvent]]:
         out = self.log[self.next_new : self.next_new + count]
+        if not out:
+            await asyncio.sleep(block_ms / 1000)  # like XREADGROUP BLOCK with nothing new
         self.next_new += len(out)
         for eid, ev in out:
             self.pending[eid] = ev
