@@ -254,6 +254,8 @@ class RoutingService:
         )
         for (task_id, agent_id), res in zip(pairs, results, strict=True):
             _check(res, task_id=task_id, agent_id=agent_id)
+            if self.durable is not None and res.get("channel") in self.durable_channels:
+                await self.durable.assign_task(task_id, agent_id)
 
     async def reject(self, task_id: str, agent_id: str, reason: str = "rejected") -> None:
         await self._run(

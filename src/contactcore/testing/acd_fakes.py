@@ -29,6 +29,10 @@ class InMemoryDurableStore:
     async def save_task(self, task: Mapping[str, Any]) -> None:
         self.tasks[str(task["id"])] = copy.deepcopy(dict(task))
 
+    async def assign_task(self, task_id: str, agent_id: str) -> None:
+        if task_id in self.tasks:
+            self.tasks[task_id] |= {"state": "assigned", "agent_id": agent_id}
+
     async def delete_task(self, task_id: str) -> None:
         self.tasks.pop(task_id, None)
 

@@ -672,7 +672,7 @@ function C.accept()
       local ex = cjson.decode(t.ex)
       emit('task.accepted', tid, aid, t.q, {channel = t.ch})
       emit('task.assigned', tid, aid, t.q, {channel = t.ch, waited = tonumber(t.ot) - tonumber(t.enq), explanation = ex})
-      out[#out + 1] = {ok = true, task = tid}
+      out[#out + 1] = {ok = true, task = tid, channel = t.ch, queue = t.q}
     end
   end
   return out
