@@ -341,11 +341,17 @@ local function offer(tid, t, q, cfg, best, runner, eligible, exact, step, req)
   redis.call('HSET', k_task(tid), 'st', 'offered', 'ag', best.aid, 'ou', S(now + timeout), 'ex', ex, 'ot', NOW)
   redis.call('ZADD', k_offers(), S(now + timeout), tid)
   redis.call('SADD', k_agent_tasks(best.aid), tid)
-  redis.call('LPUSH', k_departures(q), NOW)
-  redis.call('LTRIM', k_departures(q), 0, 19)
+  if redis.call('LPUSH', k_departures(q), NOW) > 40 then
+    redis.call('LTRIM', k_departures(q), 0, 19)
+  end
   set_load(a, ch, 1)
   sync(a)
-  emit('task.offered', tid, best.aid, q, {channel = ch, timeout = timeout, explanation = expl})
+  -- the explanation is encoded once, for the task and for the event
+  redis.call('XADD', k_events(), 'MAXLEN', '~', STREAM_MAX, '*', 'e',
+    '{"type":"task.offered","at":' .. NOW .. ',"task_id":' .. cjson.encode(tid) ..
+    ',"agent_id":' .. cjson.encode(best.aid) .. ',"queue_id":' .. cjson.encode(q) ..
+    ',"payload":{"channel":' .. cjson.encode(ch) .. ',"timeout":' .. S(timeout) ..
+    ',"explanation":' .. ex .. '}}')
   return {tid, best.aid, q, ch}
 end
 
@@ -497,11 +503,40 @@ function C.match()
   local scan = tonumber(args.scan or 32)
   local look = tonumber(args.lookahead or 16)
   local maxexam = tonumber(args.max_examined or (limit * 4 + 64))
-  -- k-way merge of the queues in score order; a queue is opened only when its head
-  -- comes up, so a batch touches the queues it serves, not all of them
+  -- k-way merge of the queues in score order (a min-heap of queue heads); a queue is
+  -- opened only when its head comes up, so a batch touches the queues it serves
   local qh = redis.call('ZRANGE', k_queues_waiting(), 0, -1, 'WITHSCORES')
   local nq = 1
-  local heads = {}
+  local heap = {}
+  local function hkey(h) return h.buf[h.pos][2] end
+  local function hpush(h)
+    heap[#heap + 1] = h
+    local i = #heap
+    while i > 1 do
+      local p = math.floor(i / 2)
+      if hkey(heap[p]) <= hkey(heap[i]) then break end
+      heap[p], heap[i] = heap[i], heap[p]
+      i = p
+    end
+  end
+  local function hpop()
+    local n = #heap
+    if n == 0 then return nil end
+    local top = heap[1]
+    heap[1] = heap[n]
+    heap[n] = nil
+    n = n - 1
+    local i = 1
+    while true do
+      local l, r, m = 2 * i, 2 * i + 1, i
+      if l <= n and hkey(heap[l]) < hkey(heap[m]) then m = l end
+      if r <= n and hkey(heap[r]) < hkey(heap[m]) then m = r end
+      if m == i then break end
+      heap[m], heap[i] = heap[i], heap[m]
+      i = m
+    end
+    return top
+  end
   local function refill(h)
     if h.pos > #h.buf then
       local r = redis.call('ZRANGE', k_queue_wait(h.q), h.skipped, h.skipped + 7, 'WITHSCORES')
@@ -513,33 +548,19 @@ function C.match()
   local decisions, nomatch, examined = {}, {}, 0
   deferred_heads = {}
   while #decisions < limit and examined < maxexam do
-    local bi, bs = nil, nil
-    for i, h in ipairs(heads) do
-      if not h.done then
-        refill(h)
-        if not h.done then
-          local s = h.buf[h.pos][2]
-          if bs == nil or s < bs then bi, bs = i, s end
-        end
-      end
-    end
     while nq < #qh do
-      local q, s = qh[nq], tonumber(qh[nq + 1])
-      if bs ~= nil and s >= bs then break end
+      if #heap > 0 and tonumber(qh[nq + 1]) >= hkey(heap[1]) then break end
+      local q = qh[nq]
       nq = nq + 2
       local cfg = qcfg(q)
       if cfg and cfg.open then
         local h = {q = q, cfg = cfg, buf = {}, pos = 1, skipped = 0, done = false}
-        heads[#heads + 1] = h
         refill(h)
-        if not h.done then
-          local s2 = h.buf[h.pos][2]
-          if bs == nil or s2 < bs then bi, bs = #heads, s2 end
-        end
+        if not h.done then hpush(h) end
       end
     end
-    if bi == nil then break end
-    local h = heads[bi]
+    local h = hpop()
+    if not h then break end
     local tid = h.buf[h.pos][1]
     h.pos = h.pos + 1
     examined = examined + 1
@@ -549,6 +570,10 @@ function C.match()
     else
       h.skipped = h.skipped + 1
       if h.skipped >= look then h.done = true end
+    end
+    if not h.done then
+      refill(h)
+      if not h.done then hpush(h) end
     end
   end
   for q, _ in pairs(deferred_heads) do refresh_head(q) end
@@ -702,8 +727,9 @@ function C.finish()
       redis.call('SREM', k_tasks(), tid)
       redis.call('SREM', k_agent_tasks(aid), tid)
       local handled = now - tonumber(t.at)
-      redis.call('LPUSH', k_handle_times(t.q), S(handled))
-      redis.call('LTRIM', k_handle_times(t.q), 0, 49)
+      if redis.call('LPUSH', k_handle_times(t.q), S(handled)) > 100 then
+        redis.call('LTRIM', k_handle_times(t.q), 0, 49)
+      end
       emit('task.completed', tid, aid, t.q, {channel = t.ch, handle_time = handled})
       local a = agent(aid)
       if a then
