@@ -108,6 +108,20 @@ local function occupancy(a)
   return l / c
 end
 
+-- Availability index: one sorted set per channel and skill. The score puts the level
+-- first (higher level = lower score) and the time the agent's work on the channel last
+-- changed second, so one range query answers "level >= n", the first member is the best
+-- level and longest idle, and each level band is ordered by idle time.
+local BASE = 1700000000
+local BAND = 10000000000
+local function avscore(level, since) return S((10 - level) * BAND + (since - BASE)) end
+local function band_hi(level) return S((10 - level) * BAND + BAND / 2) end
+local function band_lo(level) return S((10 - level) * BAND - BAND / 2) end
+local function unscore(sc)
+  local band = math.floor((sc + BAND / 2) / BAND)
+  return 10 - band, sc - band * BAND + BASE
+end
+
 -- Keep the availability index true: an agent is in av:<ch>:<skill>:<level> for each of
 -- its skills exactly when it can take new work on <ch>; the score is when its work on
 -- <ch> last changed (longest idle = lowest). Field "in:<ch>" remembers what is indexed.
@@ -119,19 +133,20 @@ local function sync(a)
     if want then
       local sc = a['since:' .. ch] or a.idle or '0'
       if cur ~= sc then
+        local since = tonumber(sc)
         for skill, lvl in pairs(a.skills) do
-          redis.call('ZADD', k_avail(ch, skill, lvl), sc, a.id)
+          redis.call('ZADD', k_avail(ch, skill), avscore(tonumber(lvl), since), a.id)
         end
-        redis.call('ZADD', k_avail(ch, '*', 1), sc, a.id)
+        redis.call('ZADD', k_avail(ch, '*'), avscore(1, since), a.id)
         a['in:' .. ch] = sc
         flags[#flags + 1] = 'in:' .. ch
         flags[#flags + 1] = sc
       end
     elseif cur ~= '' then
-      for skill, lvl in pairs(a.skills) do
-        redis.call('ZREM', k_avail(ch, skill, lvl), a.id)
+      for skill, _ in pairs(a.skills) do
+        redis.call('ZREM', k_avail(ch, skill), a.id)
       end
-      redis.call('ZREM', k_avail(ch, '*', 1), a.id)
+      redis.call('ZREM', k_avail(ch, '*'), a.id)
       a['in:' .. ch] = ''
       flags[#flags + 1] = 'in:' .. ch
       flags[#flags + 1] = ''
@@ -144,10 +159,10 @@ end
 local function unsync(a)
   for ch, _ in pairs(a.caps) do
     if (a['in:' .. ch] or '') ~= '' then
-      for skill, lvl in pairs(a.skills) do
-        redis.call('ZREM', k_avail(ch, skill, lvl), a.id)
+      for skill, _ in pairs(a.skills) do
+        redis.call('ZREM', k_avail(ch, skill), a.id)
       end
-      redis.call('ZREM', k_avail(ch, '*', 1), a.id)
+      redis.call('ZREM', k_avail(ch, '*'), a.id)
       a['in:' .. ch] = ''
       redis.call('HSET', k_agent(a.id), 'in:' .. ch, '')
     end
@@ -214,60 +229,72 @@ local function better(x, y)
 end
 
 -- Find the agent for a task. Candidates come from the availability index of the first
--- required skill, level bands from 10 down to the required level; every candidate there
--- can take work on the channel now, so only the other skills need checking.
+-- required skill at the required level or above; every candidate there can take work on
+-- the channel now, so only the other skills need checking.
+local FULL_FETCH = 48
 local function find_agent(ch, req, strategy, excl, nexcl, scan)
   local ps, pl = req[1][1], req[1][2]
+  local key = k_avail(ch, ps)
+  local hi = band_hi(pl)
   local fast = (#req == 1) and strategy ~= 'least_occupied'
   local best, bkey, runner, rkey = nil, nil, nil, nil
   local eligible, exact = 0, true
-  local top = 10
-  if ps == '*' then top = 1 end
-  for L = top, pl, -1 do
-    local key = k_avail(ch, ps, L)
-    local lim = scan
-    if fast then lim = 2 + nexcl end
-    local m = redis.call('ZRANGE', key, 0, lim - 1, 'WITHSCORES')
-    local n = #m / 2
-    if n >= lim then n = redis.call('ZCARD', key) end
-    if n > 0 then
-      if fast then eligible = eligible + n elseif n > lim then exact = false end
-      local found = 0
-      for i = 1, #m, 2 do
-        local aid = m[i]
-        if excl[aid] then
-          if fast then eligible = eligible - 1 end
-        else
-          local a = nil
-          local ok = true
-          if not fast then
-            a = agent(aid)
-            ok = a and skills_ok(a, req)
-          end
-          if ok then
-            if not fast then eligible = eligible + 1 end
-            local since = tonumber(m[i + 1])
-            local k
-            if strategy == 'best_skill' then
-              local lv = L
-              if not fast then lv = level_sum(a, req) end
-              k = {-lv, since}
-            elseif strategy == 'least_occupied' then
-              k = {occupancy(a), since}
-            else
-              k = {since}
-            end
-            local cand = {aid = aid, level = L, since = since, key = k}
-            if better(k, bkey) then
-              runner, rkey = best, bkey
-              best, bkey = cand, k
-            elseif better(k, rkey) then
-              runner, rkey = cand, k
-            end
-            found = found + 1
-            if fast and found >= 2 then break end
-            if strategy == 'longest_idle' and found >= 2 then exact = false; break end
-          end
+  local function consider(aid, sc, a)
+    local L, since = unscore(tonumber(sc))
+    local k
+    if strategy == 'best_skill' then
+      local lv = L
+      if a then lv = level_sum(a, req) end
+      k = {-lv, since}
+    elseif strategy == 'least_occupied' then
+      k = {occupancy(a), since}
+    else
+      k = {since}
+    end
+    local cand = {aid = aid, level = L, since = since, key = k}
+    if better(k, bkey) then
+      runner, rkey = best, bkey
+      best, bkey = cand, k
+    elseif better(k, rkey) then
+      runner, rkey = cand, k
+    end
+  end
+  local function take(m, want)
+    local found = 0
+    for i = 1, #m, 2 do
+      if not excl[m[i]] then
+        consider(m[i], m[i + 1], nil)
+        found = found + 1
+        if want and found >= want then return end
+      end
+    end
+  end
+  if fast then
+    eligible = redis.call('ZCOUNT', key, '-inf', hi)
+    for aid, _ in pairs(excl) do
+      local sc = redis.call('ZSCORE', key, aid)
+      if sc and tonumber(sc) <= tonumber(hi) then eligible = eligible - 1 end
+    end
+    if eligible <= 0 then return nil, nil, 0, true end
+    if strategy == 'best_skill' then
+      take(redis.call('ZRANGEBYSCORE', key, '-inf', hi, 'WITHSCORES', 'LIMIT', 0, 2 + nexcl), 2)
+    elseif eligible + nexcl <= FULL_FETCH then
+      take(redis.call('ZRANGEBYSCORE', key, '-inf', hi, 'WITHSCORES'), nil)
+    else
+      for L = 10, pl, -1 do
+        take(redis.call('ZRANGEBYSCORE', key, band_lo(L), band_hi(L), 'WITHSCORES', 'LIMIT', 0, 2 + nexcl), 2)
+      end
+    end
+  else
+    local m = redis.call('ZRANGEBYSCORE', key, '-inf', hi, 'WITHSCORES', 'LIMIT', 0, scan)
+    if #m / 2 >= scan then exact = false end
+    for i = 1, #m, 2 do
+      local aid = m[i]
+      if not excl[aid] then
+        local a = agent(aid)
+        if a and skills_ok(a, req) then
+          eligible = eligible + 1
+          consider(aid, m[i + 1], a)
         end
       end
     end
