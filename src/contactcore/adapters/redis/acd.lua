@@ -532,7 +532,9 @@ function C.match()
   local maxexam = tonumber(args.max_examined or (limit * 4 + 64))
   -- k-way merge of the queues in score order (a min-heap of queue heads); a queue is
   -- opened only when its head comes up, so a batch touches the queues it serves
-  local qh = redis.call('ZRANGE', k_queues_waiting(), 0, -1, 'WITHSCORES')
+  local QCHUNK = 16
+  local qh = redis.call('ZRANGE', k_queues_waiting(), 0, QCHUNK - 1, 'WITHSCORES')
+  local qread = #qh / 2
   local nq = 1
   local heap = {}
   local function hkey(h) return h.buf[h.pos][2] end
@@ -575,7 +577,14 @@ function C.match()
   local decisions, nomatch, examined = {}, {}, 0
   deferred_heads = {}
   while #decisions < limit and examined < maxexam do
-    while nq < #qh do
+    while true do
+      if nq >= #qh then
+        if qread % QCHUNK ~= 0 then break end -- the last chunk was short: no more queues
+        local more = redis.call('ZRANGE', k_queues_waiting(), qread, qread + QCHUNK - 1, 'WITHSCORES')
+        if #more == 0 then break end
+        for _, x in ipairs(more) do qh[#qh + 1] = x end
+        qread = qread + #more / 2
+      end
       if #heap > 0 and tonumber(qh[nq + 1]) >= hkey(heap[1]) then break end
       local q = qh[nq]
       nq = nq + 2
