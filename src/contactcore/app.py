@@ -1,1 +1,297 @@
-"""Composition root: reads settings, builds adapters and services, wires the web app."""
+"""Composition root: reads settings, builds adapters and services, wires the web app.
+
+Everything else receives its dependencies from here. ``serve`` is the controller
+process: it checks every dependency at start-up (one clear line if one is missing),
+takes calls until SIGTERM/SIGINT, then stops taking new calls, lets calls in
+progress finish within the grace period and closes its connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Iterator, Sequence
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import redis.asyncio as aioredis
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+from redis.exceptions import RedisError
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from contactcore import wiring
+from contactcore.acd.history import run_history_consumer
+from contactcore.acd.model import TaskPosition
+from contactcore.acd.service import RoutingService
+from contactcore.adapters import db
+from contactcore.adapters.ari.client import AriClient
+from contactcore.adapters.ari.telephony import AriTelephony
+from contactcore.adapters.redis.routing_store import RedisRoutingStore
+from contactcore.adapters.redis.stream import RedisStreamSource, RedisStreamTail
+from contactcore.channels.signals import TaskSignals
+from contactcore.channels.voice import CallFlow, CallJournal, VoiceChannel, line_test_flow
+from contactcore.channels.voice_queue import AgentLine, VoiceQueue, VoiceQueueSettings
+from contactcore.core.clock import SystemClock
+from contactcore.core.events import DomainEvent
+from contactcore.core.voice import Leg
+from contactcore.errors import DependencyUnavailable
+from contactcore.ivr.idv import IdentityChecker, IdvPolicy
+from contactcore.ivr.loader import FlowRegistry, install_reload_signal
+from contactcore.ivr.runner import FlowRunner
+from contactcore.settings import Settings
+from contactcore.web.app import build_web_app
+from contactcore.web.health import CheckResult
+
+log = logging.getLogger(__name__)
+
+LINE_TEST_NUMBER = "199"
+
+
+class ControllerCollector(Collector):
+    """Prometheus view of the controller's live counters (read at scrape time)."""
+
+    def __init__(self, telephony: AriTelephony) -> None:
+        self._t = telephony
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        t = self._t
+        yield GaugeMetricFamily(
+            "contactcore_ari_connected", "1 while the ARI event stream is up", value=t.connected
+        )
+        yield CounterMetricFamily(
+            "contactcore_ari_reconnects", "ARI event stream reconnects", value=t.stream.reconnects
+        )
+        yield CounterMetricFamily(
+            "contactcore_ari_events", "ARI events received", value=t.stream.events_received
+        )
+        yield CounterMetricFamily(
+            "contactcore_calls_started", "inbound calls taken", value=t.calls_started
+        )
+        yield CounterMetricFamily(
+            "contactcore_calls_refused", "inbound calls refused", value=t.calls_refused
+        )
+        yield GaugeMetricFamily(
+            "contactcore_calls_active", "calls in progress", value=t.active_calls
+        )
+
+
+async def _check_redis(client: aioredis.Redis, url: str) -> None:
+    try:
+        await client.ping()
+    except (RedisError, OSError) as exc:
+        raise DependencyUnavailable(
+            f"Redis at {url} did not answer ({type(exc).__name__}): start it "
+            "(e.g. 'redis-server --daemonize yes') or set [redis] url / REDIS_URL"
+        ) from None
+
+
+async def _check_database(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+
+
+@contextlib.contextmanager
+def _pid_file(path: Path | None) -> Iterator[None]:
+    if path is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{os.getpid()}\n")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def ivr_flow(runner: FlowRunner) -> CallFlow:
+    """The call flow of every number with a flow file: the IVR runner, on this call's record."""
+
+    async def run(leg: Leg, journal: CallJournal) -> str:
+        context = runner.new_context(leg).model_copy(
+            update={"interaction_id": journal.interaction_id}
+        )
+        result = await runner.run(leg, context=context)
+        return str(result.outcome)
+
+    return run
+
+
+class SqlEventSink:
+    """The routing engine's events into the history (``acd.ports.EventSink``)."""
+
+    def __init__(self, database: db.Database) -> None:
+        self._db = database
+
+    async def write(self, events: Sequence[DomainEvent]) -> None:
+        for event in events:
+            await self._db.interactions.add_event(event)
+
+
+async def serve(settings: Settings, pid_file: Path | None = None) -> int:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    clock = SystemClock()
+
+    async with AsyncExitStack() as stack:
+        # -- storage ------------------------------------------------------------
+        applied = await db.upgrade(settings.database.url)
+        if applied:
+            log.info("database migrated: %s", ", ".join(applied))
+        database = await db.open_database(settings.database.url, echo=settings.database.echo)
+        stack.push_async_callback(database.close)
+        recorder = database.interactions
+
+        redis_client = aioredis.Redis.from_url(settings.redis.url)
+        stack.push_async_callback(redis_client.aclose)
+        await _check_redis(redis_client, settings.redis.url)
+        prefix = settings.redis.key_prefix
+
+        # -- call flows (a bad file stops start-up with the file, node and fault) --
+        registry = FlowRegistry(settings.controller.dialplans_dir)
+        registry.load()
+        install_reload_signal(registry)
+
+        # -- routing ------------------------------------------------------------------
+        routing = RoutingService(RedisRoutingStore(redis_client, prefix), clock)
+        queue_settings: dict[str, VoiceQueueSettings] = {}
+        for record in await database.queues.list():
+            await routing.put_queue(wiring.acd_queue(record))
+            queue_settings[record.name] = wiring.voice_settings(record)
+        log.info("queues: %s", ", ".join(sorted(queue_settings)) or "none")
+        signals = TaskSignals(RedisStreamTail(redis_client, prefix))
+
+        # -- voice --------------------------------------------------------------------
+        ari = settings.ari
+        telephony = AriTelephony(
+            AriClient(ari.url, ari.username, ari.password, request_timeout=ari.request_timeout),
+            ari.app,
+            backoff_initial=ari.reconnect_initial,
+            backoff_max=ari.reconnect_max,
+        )
+
+        async def agent_line(agent_id: str) -> AgentLine | None:
+            agent = await database.agents.get(agent_id)
+            if agent is None or not agent.sip_endpoint:
+                return None
+            return AgentLine(endpoint=f"PJSIP/{agent.sip_endpoint}", name=agent.name)
+
+        async def position(queue: str, task_id: str) -> TaskPosition | None:
+            for stats in await routing.live_numbers():
+                if stats.queue_id == queue:
+                    return next((t for t in stats.tasks if t.task_id == task_id), None)
+            return None
+
+        legs: dict[str, Leg] = {}
+        voice_queue = VoiceQueue(
+            routing,
+            signals,
+            telephony,
+            legs,
+            agent_line,
+            position,
+            queue_settings,
+            recorder.add_event,
+            clock,
+        )
+        identity = IdentityChecker(
+            database.customers,
+            database.locks,
+            clock,
+            IdvPolicy(
+                default_region=settings.ivr.default_region,
+                max_attempts=settings.ivr.verify_max_attempts,
+                lock_seconds=settings.ivr.verify_lock_seconds,
+            ),
+        )
+        runner = FlowRunner(
+            registry,
+            identity=identity,
+            enqueuer=voice_queue,
+            recorder=recorder.add_event,
+            clock=clock,
+        )
+        voice = VoiceChannel(
+            recorder,
+            clock,
+            flows={LINE_TEST_NUMBER: line_test_flow},
+            default_flow=ivr_flow(runner),
+            legs=legs,
+        )
+        telephony.set_call_handler(voice.handle)
+        stack.push_async_callback(telephony.drain, settings.controller.shutdown_grace)
+        await telephony.start(connect_timeout=ari.request_timeout)
+
+        # -- background work: routing decisions, our tasks' events, history -------------
+        stop_work = asyncio.Event()
+        history = RedisStreamSource(redis_client, prefix, "history", f"controller-{os.getpid()}")
+        background = [
+            asyncio.create_task(routing.run(stop_work), name="router"),
+            asyncio.create_task(signals.run(), name="task-signals"),
+            asyncio.create_task(
+                run_history_consumer(history, SqlEventSink(database), stop_work), name="history"
+            ),
+        ]
+
+        async def stop_background() -> None:
+            stop_work.set()
+            _, pending = await asyncio.wait(background, timeout=5.0)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+
+        stack.push_async_callback(stop_background)
+
+        # -- web ------------------------------------------------------------------------
+        async def ari_ok() -> CheckResult:
+            if telephony.connected:
+                return CheckResult(True, f"event stream up (app {ari.app})")
+            return CheckResult(False, f"event stream down: {telephony.stream.last_error}")
+
+        async def redis_ok() -> CheckResult:
+            await redis_client.ping()
+            return CheckResult(True, "PING answered")
+
+        async def db_ok() -> CheckResult:
+            await _check_database(database.engine)
+            return CheckResult(True, database.engine.url.get_backend_name())
+
+        registry_metrics = CollectorRegistry()
+        registry_metrics.register(ControllerCollector(telephony))
+        app = build_web_app(
+            {"asterisk": ari_ok, "redis": redis_ok, "database": db_ok}, registry_metrics
+        )
+        runner_web = web.AppRunner(app, access_log=None)
+        await runner_web.setup()
+        stack.push_async_callback(runner_web.cleanup)
+        site = web.TCPSite(runner_web, settings.web.host, settings.web.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise DependencyUnavailable(
+                f"cannot listen on {settings.web.host}:{settings.web.port} ({exc.strerror}): "
+                "stop what uses it or set [web] port / CONTACTCORE_WEB__PORT"
+            ) from None
+
+        with _pid_file(pid_file):
+            log.info(
+                "contactcore serving: web http://%s:%d, ARI %s app %s",
+                settings.web.host,
+                settings.web.port,
+                ari.url,
+                ari.app,
+            )
+            await stop.wait()
+            log.info("stopping: no new calls; %d in progress", telephony.active_calls)
+            telephony.accepting = False
+    log.info("stopped")
+    return 0

@@ -265,6 +265,15 @@ class RoutingService:
             agent_id=agent_id,
         )
 
+    async def no_answer(self, task_id: str, agent_id: str, reason: str = "no-answer") -> None:
+        """RONA reported by the channel: the agent goes not ready, the task keeps its place."""
+        await self._run(
+            "rona",
+            {"task": task_id, "agent": agent_id, "reason": reason},
+            task_id=task_id,
+            agent_id=agent_id,
+        )
+
     async def finish(self, task_id: str, agent_id: str) -> None:
         await self.finish_many([(task_id, agent_id)])
 

@@ -747,6 +747,17 @@ function C.reject()
   return {ok = true}
 end
 
+-- the channel saw the offer go unanswered (e.g. the agent's phone rang out): RONA now,
+-- exactly as if the offer had timed out
+function C.rona()
+  local t, e = offered_to(args.task, args.agent)
+  if e then return e end
+  local a = agent(args.agent)
+  unoffer(args.task, t, a, 'task.rona', args.reason or 'no-answer')
+  if a then set_presence(a, 'not_ready', args.reason or 'no-answer') end
+  return {ok = true}
+end
+
 function C.finish()
   local out = {}
   for _, pair in ipairs(args.tasks) do

@@ -91,3 +91,31 @@ class RedisStreamSource:
     async def ack(self, entry_ids: Sequence[str]) -> None:
         if entry_ids:
             await self.client.xack(self.stream, self.group, *entry_ids)
+
+
+class RedisStreamTail:
+    """Implements ``core.ports.EventFeed``: every new event, for this process only.
+
+    No consumer group: each process sees all events from the moment it starts and picks
+    those of the work it owns (e.g. the offers for the calls it carries).
+    """
+
+    def __init__(self, client: aioredis.Redis, prefix: str) -> None:
+        self.client = client
+        self.stream = Keys(prefix).events
+        self._last: str | None = None
+
+    async def read(self, count: int, block_ms: int) -> list[DomainEvent]:
+        if self._last is None:
+            # Pin the starting point once; "$" on every call would miss what arrives
+            # between two reads.
+            newest: Any = await self.client.xrevrange(self.stream, count=1)
+            self._last = newest[0][0].decode() if newest else "0-0"
+        reply: Any = await self.client.xread({self.stream: self._last}, count=count, block=block_ms)
+        out: list[DomainEvent] = []
+        for _stream, entries in reply or []:
+            for entry_id, fields in entries:
+                eid, event = parse_entry(entry_id, fields)
+                self._last = eid
+                out.append(event)
+        return out
