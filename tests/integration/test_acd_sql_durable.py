@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from sqlalchemy import func, select
 
+from contactcore.acd.history import run_history_consumer
 from contactcore.acd.model import AgentConfig, Presence, QueueConfig, TaskSpec
 from contactcore.acd.service import RoutingService
 from contactcore.adapters.db import Database, open_database, upgrade
-from contactcore.adapters.db.routing_store import SqlRoutingDurableStore
+from contactcore.adapters.db.routing_store import SqlHistorySink, SqlRoutingDurableStore
+from contactcore.adapters.db.tables import interaction_events
 from contactcore.adapters.redis.routing_store import RedisRoutingStore
+from contactcore.adapters.redis.stream import RedisStreamSource, parse_entry
 from contactcore.testing.acd_fakes import ManualClock
 
 pytestmark = pytest.mark.integration
@@ -82,3 +88,42 @@ async def test_rebuild_from_sql(db: Database, redis_url: str, redis_prefix: str)
     await fresh.set_presence(bob.id, Presence.OFFLINE)
     assert [a["id"] for a in await durable.list_agents()] == [ann.id]
     await client.aclose()
+
+
+async def test_history_consumer_writes_the_stream_to_sql_once(
+    db: Database, redis_url: str, redis_prefix: str
+) -> None:
+    client = aioredis.Redis.from_url(redis_url)
+    store = RedisRoutingStore(client, redis_prefix)
+    svc = RoutingService(store, ManualClock())
+    await svc.put_queue(QueueConfig(id="q"))
+    await svc.login(AgentConfig(id="a"), Presence.AVAILABLE)
+    for i in range(20):
+        await svc.enqueue(TaskSpec(id=f"t{i}", channel="voice", queue="q"))
+    (o,) = await svc.route()
+    await svc.accept(o.task_id, o.agent_id)
+    total = await client.xlen(store.keys.events)
+
+    source = RedisStreamSource(client, redis_prefix, "history", "h1")
+    sink = SqlHistorySink(db.interactions)
+    stop = asyncio.Event()
+    consumer = asyncio.create_task(run_history_consumer(source, sink, stop, batch=7, block_ms=50))
+    for _ in range(200):
+        async with db.engine.connect() as conn:
+            n = await conn.scalar(select(func.count()).select_from(interaction_events))
+        if n == total:
+            break
+        await asyncio.sleep(0.02)
+    stop.set()
+    await consumer
+    # a batch delivered again (a crash between write and acknowledge) is stored once
+    await sink.write([e for _, e in parse_all(await client.xrange(store.keys.events))])
+    async with db.engine.connect() as conn:
+        rows = (await conn.execute(select(interaction_events.c.type))).all()
+    assert len(rows) == total
+    assert ("task.assigned",) in rows
+    await client.aclose()
+
+
+def parse_all(entries: list[tuple[bytes, dict[bytes, bytes]]]) -> list[tuple[str, Any]]:
+    return [parse_entry(eid, fields) for eid, fields in entries]

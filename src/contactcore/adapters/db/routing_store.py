@@ -10,13 +10,15 @@ priority, skills, customer, attributes, the agent holding it) go in ``tasks.data
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from contactcore.adapters.db.agents import AgentRepository, AgentSessionRepository
+from contactcore.adapters.db.interactions import InteractionRepository
 from contactcore.adapters.db.records import TaskRecord
 from contactcore.adapters.db.tasks import OpenTaskRepository
 from contactcore.core.clock import Clock, SystemClock
+from contactcore.core.events import DomainEvent
 
 log = logging.getLogger(__name__)
 
@@ -141,3 +143,14 @@ class SqlRoutingDurableStore:
                 doc["deadline"] = r.deadline
             out.append(doc)
         return out
+
+
+class SqlHistorySink:
+    """Implements ``acd.ports.EventSink``: the history consumer's batches go to the
+    ``interaction_events`` table, where the event id is unique (a redelivery is ignored)."""
+
+    def __init__(self, interactions: InteractionRepository) -> None:
+        self.interactions = interactions
+
+    async def write(self, events: Sequence[DomainEvent]) -> None:
+        await self.interactions.add_events(events)
