@@ -343,3 +343,23 @@ async def test_router_loop_routes_until_stopped(svc: RoutingService, clock: Manu
     stats = (await svc.live_numbers())[0]
     assert [t.task_id for t in stats.tasks] == ["t1"]
     assert stats.agents["not_ready"] == 1
+
+
+async def test_max_wait_notifies_each_task_once(
+    svc: RoutingService,
+    clock: ManualClock,
+    client: aioredis.Redis,
+    store: RedisRoutingStore,
+) -> None:
+    await svc.put_queue(QueueConfig(id="q", skills={"rare": 5}, max_wait_s=10))
+    for i in range(3):
+        await svc.enqueue(voice(f"t{i}"))
+        clock.advance(1)
+    clock.advance(20)
+    for _ in range(4):  # one task per tick: the earlier ones must not hide the later ones
+        await store.execute("tick", clock.now(), {"limit": 1})
+    notified = [
+        e["task_id"] for e in await events(client, store) if e["type"] == "task.max_wait_reached"
+    ]
+    assert notified == ["t0", "t1", "t2"]
+    assert (await svc.live_numbers())[0].waiting == 3

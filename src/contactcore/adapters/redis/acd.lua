@@ -386,7 +386,7 @@ local function try_route(tid, q, cfg, nomatch, scan)
   local t = hgetall(k_task(tid))
   if not t or t.st ~= 'waiting' then
     drop_from_queue(tid, q)
-    return nil
+    return false -- a stale entry, now gone: not a skip
   end
   local wait = now - tonumber(t.enq)
   local step, req = requirements(cfg, t, wait)
@@ -496,8 +496,15 @@ local function expire_waits(limit)
       end
     end
     if cfg and cfg.max_wait then
-      local due = redis.call('ZRANGEBYSCORE', k_queue_enq(q), '-inf', S(now - tonumber(cfg.max_wait)), 'LIMIT', 0, limit)
-      for _, tid in ipairs(due) do
+      -- notified tasks stay in the queue: scan on from the last one seen, so that many of
+      -- them never hide a newer one
+      local mark = redis.call('HGET', k_max_wait_marks(), q)
+      local from = '-inf'
+      if mark then from = '(' .. mark end
+      local due = redis.call('ZRANGEBYSCORE', k_queue_enq(q), from, S(now - tonumber(cfg.max_wait)), 'WITHSCORES', 'LIMIT', 0, limit)
+      for i = 1, #due, 2 do
+        local tid = due[i]
+        if cfg.max_wait_action ~= 'withdraw' then redis.call('HSET', k_max_wait_marks(), q, due[i + 1]) end
         local t = hgetall(k_task(tid))
         if t and t.mw ~= '1' then
           if cfg.max_wait_action == 'withdraw' then
@@ -603,7 +610,7 @@ function C.match()
     local res = try_route(tid, h.q, h.cfg, nomatch, scan)
     if res then
       decisions[#decisions + 1] = res
-    else
+    elseif res == nil then
       h.skipped = h.skipped + 1
       if h.skipped >= look then h.done = true end
     end

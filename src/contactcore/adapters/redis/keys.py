@@ -17,6 +17,7 @@ TEMPLATES: dict[str, str] = {
     "queues": "queues",  # hash: queue id -> queue config JSON
     "queues_waiting": "qwait",  # zset: queue ids with waiting tasks, by their head's score
     "timed_queues": "qtimed",  # set: queue ids with overflow or maximum wait configured
+    "max_wait_marks": "qmw",  # hash: queue id -> enqueued-at of the last task notified
     "queue_wait": "q:{0}:w",  # zset: waiting task ids by routing score (aged priority)
     "queue_enq": "q:{0}:e",  # zset: waiting task ids by enqueued-at (longest wait, overflow)
     "departures": "q:{0}:dep",  # list: recent times tasks left the head of the queue (EWT)
