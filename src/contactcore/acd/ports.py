@@ -38,7 +38,10 @@ class RoutingDurableStore(Protocol):
     """What must survive a Redis restart: logged-in agents with their settings, open tasks
     of channels that outlive a process (email, chat, callback), and queue definitions."""
 
-    async def save_agent(self, agent: Mapping[str, Any]) -> None: ...
+    async def save_agent(self, agent: Mapping[str, Any]) -> None:
+        """Upsert by ``id``; fields left out (skills, capacity, blocks or presence, reason)
+        keep their stored values."""
+        ...
 
     async def delete_agent(self, agent_id: str) -> None: ...
 

@@ -18,7 +18,8 @@ class InMemoryDurableStore:
         self.tasks: dict[str, dict[str, Any]] = {}
 
     async def save_agent(self, agent: Mapping[str, Any]) -> None:
-        self.agents[str(agent["id"])] = copy.deepcopy(dict(agent))
+        old = self.agents.get(str(agent["id"]), {})
+        self.agents[str(agent["id"])] = old | copy.deepcopy(dict(agent))
 
     async def delete_agent(self, agent_id: str) -> None:
         self.agents.pop(agent_id, None)

@@ -41,18 +41,23 @@ class SqlRoutingDurableStore:
 
     async def save_agent(self, agent: Mapping[str, Any]) -> None:
         agent_id = str(agent["id"])
-        await self.sessions.upsert(
-            agent_id, str(agent.get("presence", "not_ready")), agent.get("reason") or None
-        )
+        if "presence" in agent:
+            await self.sessions.upsert(
+                agent_id, str(agent["presence"]), agent.get("reason") or None
+            )
+        if "skills" not in agent and "capacity" not in agent:
+            return
         record = await self.agents.get(agent_id)
         if record is None:
             return
-        skills = {str(k): int(v) for k, v in dict(agent.get("skills", {})).items()}
-        if skills != record.skills:  # a live change of skills or levels is kept
-            await self.agents.set_skills(agent_id, skills)
-        capacity = {str(k): int(v) for k, v in dict(agent.get("capacity", {})).items()}
-        if capacity and capacity != record.capacities:
-            await self.agents.update(agent_id, capacities=capacity)
+        if "skills" in agent:
+            skills = {str(k): int(v) for k, v in dict(agent["skills"]).items()}
+            if skills != record.skills:  # a live change of skills or levels is kept
+                await self.agents.set_skills(agent_id, skills)
+        if "capacity" in agent:
+            capacity = {str(k): int(v) for k, v in dict(agent["capacity"]).items()}
+            if capacity != record.capacities:
+                await self.agents.update(agent_id, capacities=capacity)
 
     async def delete_agent(self, agent_id: str) -> None:
         await self.sessions.delete(agent_id)
