@@ -363,3 +363,21 @@ async def test_max_wait_notifies_each_task_once(
     ]
     assert notified == ["t0", "t1", "t2"]
     assert (await svc.live_numbers())[0].waiting == 3
+
+
+async def test_no_answer_reported_by_the_channel(
+    svc: RoutingService, clock: ManualClock, client: aioredis.Redis, store: RedisRoutingStore
+) -> None:
+    await svc.put_queue(QueueConfig(id="q"))
+    await svc.login(AgentConfig(id="ann"), Presence.AVAILABLE)
+    await svc.enqueue(voice("t1"))
+    clock.advance(1)
+    await svc.enqueue(voice("t2"))
+    (o,) = await svc.route(limit=1)
+    await svc.no_answer(o.task_id, "ann")
+    stats = (await svc.live_numbers())[0]
+    assert [t.task_id for t in stats.tasks] == ["t1", "t2"]
+    assert stats.agents["not_ready"] == 1
+    with pytest.raises(Conflict):
+        await svc.accept("t1", "ann")  # the offer is gone
+    assert any(e["type"] == "task.rona" for e in await events(client, store))
