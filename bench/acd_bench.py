@@ -150,7 +150,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skills", type=int, default=50)
     p.add_argument("--queues", type=int, default=100)
     p.add_argument("--tasks", type=int, default=10000)
-    p.add_argument("--batch", type=int, default=32, help="decisions per routing call")
+    p.add_argument("--batch", type=int, default=8, help="decisions per routing call")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     p.add_argument("--prefix", default=None, help="key prefix (default: a fresh one)")

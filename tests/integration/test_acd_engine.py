@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -320,3 +321,63 @@ async def test_ewt_from_departures(svc: RoutingService, clock: ManualClock) -> N
     ewts = [t.ewt_s for t in stats.tasks]
     assert ewts[0] == pytest.approx(60 - 10, abs=1)
     assert ewts[1] == pytest.approx(120 - 10, abs=1)
+
+
+async def test_router_loop_routes_until_stopped(svc: RoutingService, clock: ManualClock) -> None:
+    await svc.put_queue(QueueConfig(id="q", offer_timeout_s=5))
+    await svc.login(AgentConfig(id="a"), Presence.AVAILABLE)
+    await svc.enqueue(voice("t1"))
+    stop = asyncio.Event()
+    router = asyncio.create_task(svc.run(stop, tick_s=0.0, idle_s=0.01))
+    for _ in range(200):
+        if (await svc.live_numbers())[0].waiting == 0:
+            break
+        await asyncio.sleep(0.01)
+    clock.advance(6)  # the offer times out: RONA by the loop's tick, task back in place
+    for _ in range(200):
+        if (await svc.live_numbers())[0].waiting == 1:
+            break
+        await asyncio.sleep(0.01)
+    stop.set()
+    await router
+    stats = (await svc.live_numbers())[0]
+    assert [t.task_id for t in stats.tasks] == ["t1"]
+    assert stats.agents["not_ready"] == 1
+
+
+async def test_max_wait_notifies_each_task_once(
+    svc: RoutingService,
+    clock: ManualClock,
+    client: aioredis.Redis,
+    store: RedisRoutingStore,
+) -> None:
+    await svc.put_queue(QueueConfig(id="q", skills={"rare": 5}, max_wait_s=10))
+    for i in range(3):
+        await svc.enqueue(voice(f"t{i}"))
+        clock.advance(1)
+    clock.advance(20)
+    for _ in range(4):  # one task per tick: the earlier ones must not hide the later ones
+        await store.execute("tick", clock.now(), {"limit": 1})
+    notified = [
+        e["task_id"] for e in await events(client, store) if e["type"] == "task.max_wait_reached"
+    ]
+    assert notified == ["t0", "t1", "t2"]
+    assert (await svc.live_numbers())[0].waiting == 3
+
+
+async def test_no_answer_reported_by_the_channel(
+    svc: RoutingService, clock: ManualClock, client: aioredis.Redis, store: RedisRoutingStore
+) -> None:
+    await svc.put_queue(QueueConfig(id="q"))
+    await svc.login(AgentConfig(id="ann"), Presence.AVAILABLE)
+    await svc.enqueue(voice("t1"))
+    clock.advance(1)
+    await svc.enqueue(voice("t2"))
+    (o,) = await svc.route(limit=1)
+    await svc.no_answer(o.task_id, "ann")
+    stats = (await svc.live_numbers())[0]
+    assert [t.task_id for t in stats.tasks] == ["t1", "t2"]
+    assert stats.agents["not_ready"] == 1
+    with pytest.raises(Conflict):
+        await svc.accept("t1", "ann")  # the offer is gone
+    assert any(e["type"] == "task.rona" for e in await events(client, store))

@@ -228,3 +228,17 @@ def test_relaxation_never_reaches_an_agent_without_the_skill(
     waits: list[float],
 ) -> None:
     asyncio.run(_run_relaxation(f"{redis_prefix}:{next(_counter)}", queue_skills, agents, waits))
+
+
+def test_the_replay_check_catches_a_queue_jump() -> None:
+    """The checker itself: a later task offered before an earlier one must fail."""
+    evs = [
+        {"type": "task.enqueued", "at": 1.0, "task_id": "t1",
+         "payload": {"priority": 0, "enqueued_at": 1.0, "channel": "voice"}},
+        {"type": "task.enqueued", "at": 2.0, "task_id": "t2",
+         "payload": {"priority": 0, "enqueued_at": 2.0, "channel": "voice"}},
+        {"type": "task.offered", "at": 3.0, "task_id": "t2", "agent_id": "a0",
+         "payload": {"channel": "voice"}},
+    ]  # fmt: skip
+    with pytest.raises(AssertionError, match="waited longer"):
+        _check_invariants(evs)

@@ -31,6 +31,8 @@ from contactcore.errors import Conflict, ContactcoreError, InvalidInput, NotFoun
 
 log = logging.getLogger(__name__)
 
+_PRESENCE = ("presence", "reason")
+
 DURABLE_CHANNELS: frozenset[str] = frozenset({Channel.EMAIL, Channel.CHAT, Channel.CALLBACK})
 
 _ERRORS: dict[str, type[ContactcoreError]] = {
@@ -153,12 +155,11 @@ class RoutingService:
 
     async def update_agent(self, agent: AgentConfig) -> None:
         """Change skills, levels, capacities or cross-channel rules at once."""
-        await self._run("put_agent", {"agent": agent_doc(agent, Presence.NOT_READY, None)})
+        doc = agent_doc(agent, Presence.NOT_READY, None)
+        await self._run("put_agent", {"agent": doc}, agent_id=agent.id)
         if self.durable is not None:
-            saved = {a["id"]: a for a in await self.durable.list_agents()}
-            old = saved.get(agent.id, {})
-            presence = Presence(old.get("presence", Presence.NOT_READY))
-            await self.durable.save_agent(agent_doc(agent, presence, old.get("reason")))
+            # presence is not part of this change: the store keeps what it has
+            await self.durable.save_agent({k: v for k, v in doc.items() if k not in _PRESENCE})
 
     async def set_presence(
         self, agent_id: str, presence: Presence, reason: str | None = None
@@ -173,13 +174,9 @@ class RoutingService:
             if presence is Presence.OFFLINE:
                 await self.durable.delete_agent(agent_id)
             else:
-                saved = {a["id"]: a for a in await self.durable.list_agents()}
-                if agent_id in saved:
-                    doc = dict(saved[agent_id]) | {
-                        "presence": str(presence),
-                        "reason": reason or "",
-                    }
-                    await self.durable.save_agent(doc)
+                await self.durable.save_agent(
+                    {"id": agent_id, "presence": str(presence), "reason": reason or ""}
+                )
         log.info("agent %s presence %s (%s)", agent_id, presence, reason)
 
     async def end_wrapup(self, agent_id: str) -> None:
@@ -254,6 +251,8 @@ class RoutingService:
         )
         for (task_id, agent_id), res in zip(pairs, results, strict=True):
             _check(res, task_id=task_id, agent_id=agent_id)
+            if self.durable is not None and res.get("channel") in self.durable_channels:
+                await self.durable.assign_task(task_id, agent_id)
 
     async def reject(self, task_id: str, agent_id: str, reason: str = "rejected") -> None:
         await self._run(

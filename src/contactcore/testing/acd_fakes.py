@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -17,7 +18,8 @@ class InMemoryDurableStore:
         self.tasks: dict[str, dict[str, Any]] = {}
 
     async def save_agent(self, agent: Mapping[str, Any]) -> None:
-        self.agents[str(agent["id"])] = copy.deepcopy(dict(agent))
+        old = self.agents.get(str(agent["id"]), {})
+        self.agents[str(agent["id"])] = old | copy.deepcopy(dict(agent))
 
     async def delete_agent(self, agent_id: str) -> None:
         self.agents.pop(agent_id, None)
@@ -27,6 +29,10 @@ class InMemoryDurableStore:
 
     async def save_task(self, task: Mapping[str, Any]) -> None:
         self.tasks[str(task["id"])] = copy.deepcopy(dict(task))
+
+    async def assign_task(self, task_id: str, agent_id: str) -> None:
+        if task_id in self.tasks:
+            self.tasks[task_id] |= {"state": "assigned", "agent_id": agent_id}
 
     async def delete_task(self, task_id: str) -> None:
         self.tasks.pop(task_id, None)
@@ -76,6 +82,8 @@ class MemoryEventSource:
 
     async def read_new(self, count: int, block_ms: int) -> list[tuple[str, DomainEvent]]:
         out = self.log[self.next_new : self.next_new + count]
+        if not out:
+            await asyncio.sleep(block_ms / 1000)  # like XREADGROUP BLOCK with nothing new
         self.next_new += len(out)
         for eid, ev in out:
             self.pending[eid] = ev

@@ -108,6 +108,20 @@ local function occupancy(a)
   return l / c
 end
 
+-- Availability index: one sorted set per channel and skill. The score puts the level
+-- first (higher level = lower score) and the time the agent's work on the channel last
+-- changed second, so one range query answers "level >= n", the first member is the best
+-- level and longest idle, and each level band is ordered by idle time.
+local BASE = 1700000000
+local BAND = 10000000000
+local function avscore(level, since) return S((10 - level) * BAND + (since - BASE)) end
+local function band_hi(level) return S((10 - level) * BAND + BAND / 2) end
+local function band_lo(level) return S((10 - level) * BAND - BAND / 2) end
+local function unscore(sc)
+  local band = math.floor((sc + BAND / 2) / BAND)
+  return 10 - band, sc - band * BAND + BASE
+end
+
 -- Keep the availability index true: an agent is in av:<ch>:<skill>:<level> for each of
 -- its skills exactly when it can take new work on <ch>; the score is when its work on
 -- <ch> last changed (longest idle = lowest). Field "in:<ch>" remembers what is indexed.
@@ -119,19 +133,20 @@ local function sync(a)
     if want then
       local sc = a['since:' .. ch] or a.idle or '0'
       if cur ~= sc then
+        local since = tonumber(sc)
         for skill, lvl in pairs(a.skills) do
-          redis.call('ZADD', k_avail(ch, skill, lvl), sc, a.id)
+          redis.call('ZADD', k_avail(ch, skill), avscore(tonumber(lvl), since), a.id)
         end
-        redis.call('ZADD', k_avail(ch, '*', 1), sc, a.id)
+        redis.call('ZADD', k_avail(ch, '*'), avscore(1, since), a.id)
         a['in:' .. ch] = sc
         flags[#flags + 1] = 'in:' .. ch
         flags[#flags + 1] = sc
       end
     elseif cur ~= '' then
-      for skill, lvl in pairs(a.skills) do
-        redis.call('ZREM', k_avail(ch, skill, lvl), a.id)
+      for skill, _ in pairs(a.skills) do
+        redis.call('ZREM', k_avail(ch, skill), a.id)
       end
-      redis.call('ZREM', k_avail(ch, '*', 1), a.id)
+      redis.call('ZREM', k_avail(ch, '*'), a.id)
       a['in:' .. ch] = ''
       flags[#flags + 1] = 'in:' .. ch
       flags[#flags + 1] = ''
@@ -144,10 +159,10 @@ end
 local function unsync(a)
   for ch, _ in pairs(a.caps) do
     if (a['in:' .. ch] or '') ~= '' then
-      for skill, lvl in pairs(a.skills) do
-        redis.call('ZREM', k_avail(ch, skill, lvl), a.id)
+      for skill, _ in pairs(a.skills) do
+        redis.call('ZREM', k_avail(ch, skill), a.id)
       end
-      redis.call('ZREM', k_avail(ch, '*', 1), a.id)
+      redis.call('ZREM', k_avail(ch, '*'), a.id)
       a['in:' .. ch] = ''
       redis.call('HSET', k_agent(a.id), 'in:' .. ch, '')
     end
@@ -214,60 +229,72 @@ local function better(x, y)
 end
 
 -- Find the agent for a task. Candidates come from the availability index of the first
--- required skill, level bands from 10 down to the required level; every candidate there
--- can take work on the channel now, so only the other skills need checking.
+-- required skill at the required level or above; every candidate there can take work on
+-- the channel now, so only the other skills need checking.
+local FULL_FETCH = 48
 local function find_agent(ch, req, strategy, excl, nexcl, scan)
   local ps, pl = req[1][1], req[1][2]
+  local key = k_avail(ch, ps)
+  local hi = band_hi(pl)
   local fast = (#req == 1) and strategy ~= 'least_occupied'
   local best, bkey, runner, rkey = nil, nil, nil, nil
   local eligible, exact = 0, true
-  local top = 10
-  if ps == '*' then top = 1 end
-  for L = top, pl, -1 do
-    local key = k_avail(ch, ps, L)
-    local lim = scan
-    if fast then lim = 2 + nexcl end
-    local m = redis.call('ZRANGE', key, 0, lim - 1, 'WITHSCORES')
-    local n = #m / 2
-    if n >= lim then n = redis.call('ZCARD', key) end
-    if n > 0 then
-      if fast then eligible = eligible + n elseif n > lim then exact = false end
-      local found = 0
-      for i = 1, #m, 2 do
-        local aid = m[i]
-        if excl[aid] then
-          if fast then eligible = eligible - 1 end
-        else
-          local a = nil
-          local ok = true
-          if not fast then
-            a = agent(aid)
-            ok = a and skills_ok(a, req)
-          end
-          if ok then
-            if not fast then eligible = eligible + 1 end
-            local since = tonumber(m[i + 1])
-            local k
-            if strategy == 'best_skill' then
-              local lv = L
-              if not fast then lv = level_sum(a, req) end
-              k = {-lv, since}
-            elseif strategy == 'least_occupied' then
-              k = {occupancy(a), since}
-            else
-              k = {since}
-            end
-            local cand = {aid = aid, level = L, since = since, key = k}
-            if better(k, bkey) then
-              runner, rkey = best, bkey
-              best, bkey = cand, k
-            elseif better(k, rkey) then
-              runner, rkey = cand, k
-            end
-            found = found + 1
-            if fast and found >= 2 then break end
-            if strategy == 'longest_idle' and found >= 2 then exact = false; break end
-          end
+  local function consider(aid, sc, a)
+    local L, since = unscore(tonumber(sc))
+    local k
+    if strategy == 'best_skill' then
+      local lv = L
+      if a then lv = level_sum(a, req) end
+      k = {-lv, since}
+    elseif strategy == 'least_occupied' then
+      k = {occupancy(a), since}
+    else
+      k = {since}
+    end
+    local cand = {aid = aid, level = L, since = since, key = k}
+    if better(k, bkey) then
+      runner, rkey = best, bkey
+      best, bkey = cand, k
+    elseif better(k, rkey) then
+      runner, rkey = cand, k
+    end
+  end
+  local function take(m, want)
+    local found = 0
+    for i = 1, #m, 2 do
+      if not excl[m[i]] then
+        consider(m[i], m[i + 1], nil)
+        found = found + 1
+        if want and found >= want then return end
+      end
+    end
+  end
+  if fast then
+    eligible = redis.call('ZCOUNT', key, '-inf', hi)
+    for aid, _ in pairs(excl) do
+      local sc = redis.call('ZSCORE', key, aid)
+      if sc and tonumber(sc) <= tonumber(hi) then eligible = eligible - 1 end
+    end
+    if eligible <= 0 then return nil, nil, 0, true end
+    if strategy == 'best_skill' then
+      take(redis.call('ZRANGEBYSCORE', key, '-inf', hi, 'WITHSCORES', 'LIMIT', 0, 2 + nexcl), 2)
+    elseif eligible + nexcl <= FULL_FETCH then
+      take(redis.call('ZRANGEBYSCORE', key, '-inf', hi, 'WITHSCORES'), nil)
+    else
+      for L = 10, pl, -1 do
+        take(redis.call('ZRANGEBYSCORE', key, band_lo(L), band_hi(L), 'WITHSCORES', 'LIMIT', 0, 2 + nexcl), 2)
+      end
+    end
+  else
+    local m = redis.call('ZRANGEBYSCORE', key, '-inf', hi, 'WITHSCORES', 'LIMIT', 0, scan)
+    if #m / 2 >= scan then exact = false end
+    for i = 1, #m, 2 do
+      local aid = m[i]
+      if not excl[aid] then
+        local a = agent(aid)
+        if a and skills_ok(a, req) then
+          eligible = eligible + 1
+          consider(aid, m[i + 1], a)
         end
       end
     end
@@ -341,11 +368,17 @@ local function offer(tid, t, q, cfg, best, runner, eligible, exact, step, req)
   redis.call('HSET', k_task(tid), 'st', 'offered', 'ag', best.aid, 'ou', S(now + timeout), 'ex', ex, 'ot', NOW)
   redis.call('ZADD', k_offers(), S(now + timeout), tid)
   redis.call('SADD', k_agent_tasks(best.aid), tid)
-  redis.call('LPUSH', k_departures(q), NOW)
-  redis.call('LTRIM', k_departures(q), 0, 19)
+  if redis.call('LPUSH', k_departures(q), NOW) > 40 then
+    redis.call('LTRIM', k_departures(q), 0, 19)
+  end
   set_load(a, ch, 1)
   sync(a)
-  emit('task.offered', tid, best.aid, q, {channel = ch, timeout = timeout, explanation = expl})
+  -- the explanation is encoded once, for the task and for the event
+  redis.call('XADD', k_events(), 'MAXLEN', '~', STREAM_MAX, '*', 'e',
+    '{"type":"task.offered","at":' .. NOW .. ',"task_id":' .. cjson.encode(tid) ..
+    ',"agent_id":' .. cjson.encode(best.aid) .. ',"queue_id":' .. cjson.encode(q) ..
+    ',"payload":{"channel":' .. cjson.encode(ch) .. ',"timeout":' .. S(timeout) ..
+    ',"explanation":' .. ex .. '}}')
   return {tid, best.aid, q, ch}
 end
 
@@ -353,7 +386,7 @@ local function try_route(tid, q, cfg, nomatch, scan)
   local t = hgetall(k_task(tid))
   if not t or t.st ~= 'waiting' then
     drop_from_queue(tid, q)
-    return nil
+    return false -- a stale entry, now gone: not a skip
   end
   local wait = now - tonumber(t.enq)
   local step, req = requirements(cfg, t, wait)
@@ -463,8 +496,15 @@ local function expire_waits(limit)
       end
     end
     if cfg and cfg.max_wait then
-      local due = redis.call('ZRANGEBYSCORE', k_queue_enq(q), '-inf', S(now - tonumber(cfg.max_wait)), 'LIMIT', 0, limit)
-      for _, tid in ipairs(due) do
+      -- notified tasks stay in the queue: scan on from the last one seen, so that many of
+      -- them never hide a newer one
+      local mark = redis.call('HGET', k_max_wait_marks(), q)
+      local from = '-inf'
+      if mark then from = '(' .. mark end
+      local due = redis.call('ZRANGEBYSCORE', k_queue_enq(q), from, S(now - tonumber(cfg.max_wait)), 'WITHSCORES', 'LIMIT', 0, limit)
+      for i = 1, #due, 2 do
+        local tid = due[i]
+        if cfg.max_wait_action ~= 'withdraw' then redis.call('HSET', k_max_wait_marks(), q, due[i + 1]) end
         local t = hgetall(k_task(tid))
         if t and t.mw ~= '1' then
           if cfg.max_wait_action == 'withdraw' then
@@ -497,11 +537,42 @@ function C.match()
   local scan = tonumber(args.scan or 32)
   local look = tonumber(args.lookahead or 16)
   local maxexam = tonumber(args.max_examined or (limit * 4 + 64))
-  -- k-way merge of the queues in score order; a queue is opened only when its head
-  -- comes up, so a batch touches the queues it serves, not all of them
-  local qh = redis.call('ZRANGE', k_queues_waiting(), 0, -1, 'WITHSCORES')
+  -- k-way merge of the queues in score order (a min-heap of queue heads); a queue is
+  -- opened only when its head comes up, so a batch touches the queues it serves
+  local QCHUNK = 16
+  local qh = redis.call('ZRANGE', k_queues_waiting(), 0, QCHUNK - 1, 'WITHSCORES')
+  local qread = #qh / 2
   local nq = 1
-  local heads = {}
+  local heap = {}
+  local function hkey(h) return h.buf[h.pos][2] end
+  local function hpush(h)
+    heap[#heap + 1] = h
+    local i = #heap
+    while i > 1 do
+      local p = math.floor(i / 2)
+      if hkey(heap[p]) <= hkey(heap[i]) then break end
+      heap[p], heap[i] = heap[i], heap[p]
+      i = p
+    end
+  end
+  local function hpop()
+    local n = #heap
+    if n == 0 then return nil end
+    local top = heap[1]
+    heap[1] = heap[n]
+    heap[n] = nil
+    n = n - 1
+    local i = 1
+    while true do
+      local l, r, m = 2 * i, 2 * i + 1, i
+      if l <= n and hkey(heap[l]) < hkey(heap[m]) then m = l end
+      if r <= n and hkey(heap[r]) < hkey(heap[m]) then m = r end
+      if m == i then break end
+      heap[m], heap[i] = heap[i], heap[m]
+      i = m
+    end
+    return top
+  end
   local function refill(h)
     if h.pos > #h.buf then
       local r = redis.call('ZRANGE', k_queue_wait(h.q), h.skipped, h.skipped + 7, 'WITHSCORES')
@@ -513,42 +584,39 @@ function C.match()
   local decisions, nomatch, examined = {}, {}, 0
   deferred_heads = {}
   while #decisions < limit and examined < maxexam do
-    local bi, bs = nil, nil
-    for i, h in ipairs(heads) do
-      if not h.done then
-        refill(h)
-        if not h.done then
-          local s = h.buf[h.pos][2]
-          if bs == nil or s < bs then bi, bs = i, s end
-        end
+    while true do
+      if nq >= #qh then
+        if qread % QCHUNK ~= 0 then break end -- the last chunk was short: no more queues
+        local more = redis.call('ZRANGE', k_queues_waiting(), qread, qread + QCHUNK - 1, 'WITHSCORES')
+        if #more == 0 then break end
+        for _, x in ipairs(more) do qh[#qh + 1] = x end
+        qread = qread + #more / 2
       end
-    end
-    while nq < #qh do
-      local q, s = qh[nq], tonumber(qh[nq + 1])
-      if bs ~= nil and s >= bs then break end
+      if #heap > 0 and tonumber(qh[nq + 1]) >= hkey(heap[1]) then break end
+      local q = qh[nq]
       nq = nq + 2
       local cfg = qcfg(q)
       if cfg and cfg.open then
         local h = {q = q, cfg = cfg, buf = {}, pos = 1, skipped = 0, done = false}
-        heads[#heads + 1] = h
         refill(h)
-        if not h.done then
-          local s2 = h.buf[h.pos][2]
-          if bs == nil or s2 < bs then bi, bs = #heads, s2 end
-        end
+        if not h.done then hpush(h) end
       end
     end
-    if bi == nil then break end
-    local h = heads[bi]
+    local h = hpop()
+    if not h then break end
     local tid = h.buf[h.pos][1]
     h.pos = h.pos + 1
     examined = examined + 1
     local res = try_route(tid, h.q, h.cfg, nomatch, scan)
     if res then
       decisions[#decisions + 1] = res
-    else
+    elseif res == nil then
       h.skipped = h.skipped + 1
       if h.skipped >= look then h.done = true end
+    end
+    if not h.done then
+      refill(h)
+      if not h.done then hpush(h) end
     end
   end
   for q, _ in pairs(deferred_heads) do refresh_head(q) end
@@ -672,7 +740,7 @@ function C.accept()
       local ex = cjson.decode(t.ex)
       emit('task.accepted', tid, aid, t.q, {channel = t.ch})
       emit('task.assigned', tid, aid, t.q, {channel = t.ch, waited = tonumber(t.ot) - tonumber(t.enq), explanation = ex})
-      out[#out + 1] = {ok = true, task = tid}
+      out[#out + 1] = {ok = true, task = tid, channel = t.ch, queue = t.q}
     end
   end
   return out
@@ -713,8 +781,9 @@ function C.finish()
       redis.call('SREM', k_tasks(), tid)
       redis.call('SREM', k_agent_tasks(aid), tid)
       local handled = now - tonumber(t.at)
-      redis.call('LPUSH', k_handle_times(t.q), S(handled))
-      redis.call('LTRIM', k_handle_times(t.q), 0, 49)
+      if redis.call('LPUSH', k_handle_times(t.q), S(handled)) > 100 then
+        redis.call('LTRIM', k_handle_times(t.q), 0, 49)
+      end
       emit('task.completed', tid, aid, t.q, {channel = t.ch, handle_time = handled})
       local a = agent(aid)
       if a then

@@ -17,6 +17,7 @@ TEMPLATES: dict[str, str] = {
     "queues": "queues",  # hash: queue id -> queue config JSON
     "queues_waiting": "qwait",  # zset: queue ids with waiting tasks, by their head's score
     "timed_queues": "qtimed",  # set: queue ids with overflow or maximum wait configured
+    "max_wait_marks": "qmw",  # hash: queue id -> enqueued-at of the last task notified
     "queue_wait": "q:{0}:w",  # zset: waiting task ids by routing score (aged priority)
     "queue_enq": "q:{0}:e",  # zset: waiting task ids by enqueued-at (longest wait, overflow)
     "departures": "q:{0}:dep",  # list: recent times tasks left the head of the queue (EWT)
@@ -28,7 +29,7 @@ TEMPLATES: dict[str, str] = {
     "agents": "agents",  # set: ids of agents known to the router (logged in)
     "agent_tasks": "agent:{0}:tasks",  # set: task ids offered to or assigned to the agent
     "agent_wraps": "agent:{0}:wrap",  # set: wrap-up entries of the agent
-    "avail": "av:{0}:{1}:{2}",  # zset per channel, skill, level: agents who can take work now
+    "avail": "av:{0}:{1}",  # zset per channel and skill: agents who can take work now
     "offers": "offers",  # zset: offered task ids by offer deadline (RONA)
     "wraps": "wraps",  # zset: "agent|task|channel" by wrap-up end
     "events": "events",  # stream: domain events

@@ -87,8 +87,8 @@ class RedisRoutingStore:
         for q in queue_ids:
             pipe.zrange(k.key("queue_wait", q), 0, -1)
             pipe.zrange(k.key("queue_enq", q), 0, 0, withscores=True)
-            pipe.lrange(k.key("departures", q), 0, -1)
-            pipe.lrange(k.key("handle_times", q), 0, -1)
+            pipe.lrange(k.key("departures", q), 0, 19)  # the list is trimmed lazily
+            pipe.lrange(k.key("handle_times", q), 0, 49)
         for a in agent_ids:
             pipe.hgetall(k.key("agent", a))
             pipe.scard(k.key("agent_wraps", a))

@@ -1,0 +1,28 @@
+"""A tiny run of the ACD benchmark, so that it keeps working."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.bench
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "acd_bench.py"
+
+
+def test_acd_bench_smoke(redis_prefix: str) -> None:
+    import json
+
+    out = subprocess.run(
+        [sys.executable, str(BENCH), "--agents", "50", "--skills", "5", "--queues", "4",
+         "--tasks", "300", "--prefix", redis_prefix],
+        check=True, capture_output=True, text=True, timeout=100,
+    )  # fmt: skip
+    result = json.loads(out.stdout)
+    assert result["assigned"] == 300
+    assert result["decisions_per_s"] > 0
+    assert result["routing_call_ms"]["p99"] >= result["routing_call_ms"]["p50"] > 0
+    assert result["redis_ping_ms"]["p50_ms"] > 0

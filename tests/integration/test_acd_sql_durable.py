@@ -1,0 +1,129 @@
+"""The ACD's durable store in SQL, and a rebuild of Redis from it, on both backends."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from sqlalchemy import func, select
+
+from contactcore.acd.history import run_history_consumer
+from contactcore.acd.model import AgentConfig, Presence, QueueConfig, TaskSpec
+from contactcore.acd.service import RoutingService
+from contactcore.adapters.db import Database, open_database, upgrade
+from contactcore.adapters.db.routing_store import SqlHistorySink, SqlRoutingDurableStore
+from contactcore.adapters.db.tables import interaction_events
+from contactcore.adapters.redis.routing_store import RedisRoutingStore
+from contactcore.adapters.redis.stream import RedisStreamSource, parse_entry
+from contactcore.testing.acd_fakes import ManualClock
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    await upgrade(database_url)
+    database = await open_database(database_url)
+    yield database
+    await database.close()
+
+
+async def test_rebuild_from_sql(db: Database, redis_url: str, redis_prefix: str) -> None:
+    for name in ("billing", "german"):
+        await db.skills.ensure(name)
+    ann = await db.agents.create(
+        "Ann", "ann", capacities={"voice": 1, "chat": 2, "email": 1}, skills={"billing": 5}
+    )
+    bob = await db.agents.create("Bob", "bob", capacities={"voice": 1}, skills={"billing": 9})
+    clock = ManualClock()
+    durable = SqlRoutingDurableStore(db.agents, db.sessions, db.tasks, clock)
+    client = aioredis.Redis.from_url(redis_url)
+    store = RedisRoutingStore(client, redis_prefix)
+    svc = RoutingService(store, clock, durable=durable)
+    await svc.put_queue(QueueConfig(id="q", channels=("voice", "chat", "email")))
+
+    await svc.login(AgentConfig(id=ann.id, skills=ann.skills, capacity=ann.capacities))
+    await svc.set_presence(ann.id, Presence.AVAILABLE)
+    await svc.login(AgentConfig(id=bob.id, skills=bob.skills, capacity=bob.capacities))
+    await svc.set_presence(bob.id, Presence.NOT_READY, "training")
+    # a live change of skills is kept in the agent's configuration
+    await svc.update_agent(
+        AgentConfig(id=ann.id, skills={"billing": 7, "german": 3}, capacity=ann.capacities)
+    )
+    assert (await db.agents.get(ann.id)).skills == {"billing": 7, "german": 3}  # type: ignore[union-attr]
+
+    await svc.enqueue(TaskSpec(id="c1", channel="chat", queue="q", priority=2.5))
+    clock.advance(5)
+    await svc.enqueue(TaskSpec(id="e1", channel="email", queue="q", skills={"german": 2}))
+    clock.advance(5)
+    await svc.enqueue(TaskSpec(id="v1", channel="voice", queue="q"))
+    (o,) = await svc.route(limit=1)
+    assert (o.task_id, o.agent_id) == ("c1", ann.id)
+    await svc.accept("c1", ann.id)
+    tasks = {t["id"]: t for t in await durable.list_tasks()}
+    assert set(tasks) == {"c1", "e1"}  # voice is not durable
+    assert (tasks["c1"]["state"], tasks["c1"]["agent_id"]) == ("assigned", ann.id)
+    assert tasks["c1"]["priority"] == 2.5
+    assert tasks["e1"]["skills"] == {"german": 2}
+
+    # Redis comes back empty
+    keys = [k async for k in client.scan_iter(match=store.keys.all_pattern)]
+    await client.delete(*keys)
+    fresh = RoutingService(store, clock, durable=durable)
+    fresh._queues = svc._queues
+    assert await fresh.rebuild() == {"queues": 1, "agents": 2, "tasks": 2}
+    stats = (await fresh.live_numbers())[0]
+    assert [t.task_id for t in stats.tasks] == ["e1"]
+    assert stats.tasks[0].waited_s == pytest.approx(5.0)
+    assert stats.agents == {"available": 0, "busy": 1, "wrap_up": 0, "not_ready": 1}
+    (o,) = await fresh.route()
+    assert (o.task_id, o.agent_id) == ("e1", ann.id)  # german 3 >= 2, email next to a chat
+    await fresh.accept("e1", ann.id)
+    await fresh.finish("e1", ann.id)
+    await fresh.finish("c1", ann.id)
+    assert await durable.list_tasks() == []
+    await fresh.set_presence(bob.id, Presence.OFFLINE)
+    assert [a["id"] for a in await durable.list_agents()] == [ann.id]
+    await client.aclose()
+
+
+async def test_history_consumer_writes_the_stream_to_sql_once(
+    db: Database, redis_url: str, redis_prefix: str
+) -> None:
+    client = aioredis.Redis.from_url(redis_url)
+    store = RedisRoutingStore(client, redis_prefix)
+    svc = RoutingService(store, ManualClock())
+    await svc.put_queue(QueueConfig(id="q"))
+    await svc.login(AgentConfig(id="a"), Presence.AVAILABLE)
+    for i in range(20):
+        await svc.enqueue(TaskSpec(id=f"t{i}", channel="voice", queue="q"))
+    (o,) = await svc.route()
+    await svc.accept(o.task_id, o.agent_id)
+    total = await client.xlen(store.keys.events)
+
+    source = RedisStreamSource(client, redis_prefix, "history", "h1")
+    sink = SqlHistorySink(db.interactions)
+    stop = asyncio.Event()
+    consumer = asyncio.create_task(run_history_consumer(source, sink, stop, batch=7, block_ms=50))
+    for _ in range(200):
+        async with db.engine.connect() as conn:
+            n = await conn.scalar(select(func.count()).select_from(interaction_events))
+        if n == total:
+            break
+        await asyncio.sleep(0.02)
+    stop.set()
+    await consumer
+    # a batch delivered again (a crash between write and acknowledge) is stored once
+    await sink.write([e for _, e in parse_all(await client.xrange(store.keys.events))])
+    async with db.engine.connect() as conn:
+        rows = (await conn.execute(select(interaction_events.c.type))).all()
+    assert len(rows) == total
+    assert ("task.assigned",) in rows
+    await client.aclose()
+
+
+def parse_all(entries: list[tuple[bytes, dict[bytes, bytes]]]) -> list[tuple[str, Any]]:
+    return [parse_entry(eid, fields) for eid, fields in entries]
