@@ -95,7 +95,11 @@ class WfmService:
         start = intervals.interval_start(start, step)
         items = [s async for s in self._history.summaries(start, end, queue_id)]
         rows = intervals.compute(items, step, self._config.threshold_seconds)
-        await self._store.replace(start, end, rows, queue_id)
+        # Queue by queue, so that a queue whose history was imported from another system
+        # (it has no interactions here) keeps its statistics.
+        queues = {queue_id} if queue_id is not None else {s.queue_id for s in items}
+        for q in sorted(queues):
+            await self._store.replace(start, end, [r for r in rows if r.queue_id == q], q)
         log.info(
             "wfm rebuild: %s interactions -> %s intervals (queue %s)",
             len(items),
