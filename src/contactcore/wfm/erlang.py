@@ -14,8 +14,9 @@ published libraries start their searches at the wrong agent count (see issue 7).
   ``P(answered within t | k) = c / (c + k + 1) * P(Beta(c + 1, k + 1) >= exp(-t/patience))``
   (a regularised incomplete beta function); the mean wait over all offered calls is
   ``P(abandon) * patience`` (Little's law on the queue, abandonment rate = Lq/patience).
-* :func:`agents_after_shrinkage` uses rational arithmetic: ``ceil(14 / 0.7)`` is 21 in
-  floating point, the right answer is 20.
+* :func:`agents_after_shrinkage` uses rational arithmetic on the decimal the planner
+  typed: ``ceil(21 / (1 - 0.3))`` is 31 in floating point, the right answer is 30
+  (30 x 0.7 = 21); with shrinkage 0.9 and 3 agents, 31 instead of 30.
 
 All searches return the fewest agents meeting every constraint; metrics are those at
 that number.
