@@ -119,8 +119,10 @@ def series_from_points(
             raise InvalidInput(f"duplicate time in history: {naive[offsets.index(a)]}")
         step = math.gcd(step, b - a)
     step = math.gcd(step, offsets[0]) if offsets[0] else step
-    if step <= 0 or 86400 % step:
-        raise InvalidInput(f"the interval ({step} s) must divide a day evenly")
+    if step < 60 or 86400 % step:
+        raise InvalidInput(
+            f"the rows are {step} s apart: the interval must be at least 60 s and divide a day"
+        )
     per_day = 86400 // step
     days = offsets[-1] // 86400 + 1
     volume = np.zeros(days * per_day)
@@ -237,8 +239,8 @@ def _holt_winters(y: FloatArray, horizon: int) -> FloatArray:
                 ).fit()
             except (ValueError, np.linalg.LinAlgError):
                 continue
-        aic = float(fit.aic) if math.isfinite(fit.aic) else math.inf
-        fc = np.asarray(fit.forecast(horizon), dtype=np.float64)
+            aic = float(fit.aic) if math.isfinite(fit.aic) else math.inf
+            fc = np.asarray(fit.forecast(horizon), dtype=np.float64)
         if best is None or aic < best_aic:
             best, best_aic = fc, aic
     if best is None or not np.all(np.isfinite(best)):
