@@ -17,22 +17,18 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from contactcore.errors import InvalidInput
-from contactcore.wfm.csvstore import CsvHistory, CsvIntervalStore, write_summaries
-from contactcore.wfm.erlang import (
-    agents_after_shrinkage,
-    raw_agents_erlang_a,
-    raw_agents_erlang_c,
-    traffic_erlangs,
-)
-from contactcore.wfm.forecast import Series, backtest, series_from_points
-from contactcore.wfm.generator import DemoQueue, generate
-from contactcore.wfm.intervals import compute
-from contactcore.wfm.service import StaffingPlan, WfmConfig, WfmService, _forecast_from
-from contactcore.wfm.staffing import MODELS, StaffingTargets, staff
 
+if TYPE_CHECKING:
+    from contactcore.wfm.csvstore import CsvHistory
+    from contactcore.wfm.forecast import Series
+    from contactcore.wfm.service import WfmService
+
+# The wfm modules (numpy, scipy, statsmodels) are imported by the handlers, not here:
+# every ``contactcore`` command loads this module to build its parser.
+MODELS = ("c", "a", "chat", "deferred")
 EXIT_USAGE = 2
 DEFAULT_STORE = Path("var/wfm/intervals.csv")
 FORMATS = ("table", "csv", "json")
@@ -244,6 +240,13 @@ def _guard(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namesp
 
 
 def _run_erlang(args: argparse.Namespace) -> int:
+    from contactcore.wfm.erlang import (
+        agents_after_shrinkage,
+        raw_agents_erlang_a,
+        raw_agents_erlang_c,
+        traffic_erlangs,
+    )
+
     if args.model == "a" and args.patience_seconds is None:
         raise InvalidInput("--model a needs --patience-seconds")
     if args.model == "a":
@@ -356,6 +359,8 @@ def _add_csv_columns(p: argparse.ArgumentParser, *, required: bool) -> None:
 
 
 def _read_csv_series(args: argparse.Namespace) -> Series:
+    from contactcore.wfm.forecast import series_from_points
+
     path: Path = args.csv
     points: list[tuple[datetime, float, float | None]] = []
     with path.open(newline="") as fh:
@@ -413,6 +418,8 @@ def _register_backtest(wsub: argparse._SubParsersAction[_OneLineParser]) -> None
 
 
 def _run_backtest(args: argparse.Namespace) -> int:
+    from contactcore.wfm.forecast import backtest
+
     series = _read_csv_series(args)
     bt = backtest(series, args.horizon_days, args.country or None)
     _emit(
@@ -480,6 +487,10 @@ def _register_generate(wsub: argparse._SubParsersAction[_OneLineParser]) -> None
 
 
 def _run_generate(args: argparse.Namespace) -> int:
+    from contactcore.wfm.csvstore import write_summaries
+    from contactcore.wfm.generator import DemoQueue, generate
+    from contactcore.wfm.intervals import compute
+
     start = args.start or (date.today() - timedelta(days=args.days))
     names = [q.strip() for q in args.queues.split(",") if q.strip()]
     if not names:
@@ -569,6 +580,9 @@ def _add_store(p: argparse.ArgumentParser) -> None:
 
 
 def _service(args: argparse.Namespace, history: CsvHistory | None = None) -> WfmService:
+    from contactcore.wfm.csvstore import CsvIntervalStore
+    from contactcore.wfm.service import WfmConfig, WfmService
+
     config = WfmConfig(
         interval_seconds=args.interval_seconds,
         country=args.country or None,
@@ -621,6 +635,8 @@ def _register_rebuild(wsub: argparse._SubParsersAction[_OneLineParser]) -> None:
 
 
 def _run_rebuild(args: argparse.Namespace) -> int:
+    from contactcore.wfm.csvstore import CsvHistory
+
     history = CsvHistory(args.interactions)
     start, end = history.span()
     n = asyncio.run(_service(args, history).rebuild(start, end, args.queue))
@@ -655,6 +671,8 @@ def _register_forecast(wsub: argparse._SubParsersAction[_OneLineParser]) -> None
 
 
 def _run_forecast(args: argparse.Namespace) -> int:
+    from contactcore.wfm.service import _forecast_from
+
     if args.csv:
         fc = _forecast_from(_read_csv_series(args), args.start, args.days, args.country or None)
     else:
@@ -709,6 +727,9 @@ def _register_staffing(wsub: argparse._SubParsersAction[_OneLineParser]) -> None
 
 
 def _run_staffing(args: argparse.Namespace) -> int:
+    from contactcore.wfm.service import StaffingPlan, _forecast_from
+    from contactcore.wfm.staffing import StaffingTargets, staff
+
     targets = StaffingTargets(
         model=args.model,
         target_sl=args.target_sl,

@@ -31,7 +31,7 @@ from fractions import Fraction
 
 import numpy as np
 import numpy.typing as npt
-from scipy import special, stats
+from scipy import special
 
 from contactcore.errors import InvalidInput
 
@@ -75,7 +75,9 @@ def _log_erlang_b_above_mean(agents: npt.ArrayLike, traffic: npt.ArrayLike) -> F
     """log B(N, A) for N >= A, where the Poisson cdf is at least about one half."""
     n = np.asarray(agents, dtype=np.float64)
     a = np.asarray(traffic, dtype=np.float64)
-    out: FloatArray = stats.poisson.logpmf(n, a) - stats.poisson.logcdf(n, a)
+    log_pmf = n * np.log(a) - a - special.gammaln(n + 1.0)
+    log_cdf = np.log(special.pdtr(n, a))  # well above zero for n >= a
+    out: FloatArray = log_pmf - log_cdf
     return out
 
 

@@ -1,0 +1,163 @@
+"""The ``contactcore wfm`` commands as planners and scripts run them: a real process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def cc(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "contactcore", "wfm", *args],
+        capture_output=True,
+        text=True,
+        timeout=110,
+        cwd=cwd,
+        check=False,
+    )
+
+
+ERLANG = [
+    "erlang", "--calls", "100", "--interval-seconds", "1800", "--aht-seconds", "180",
+    "--target-sl", "0.8", "--threshold-seconds", "20",
+]  # fmt: skip
+
+
+def test_erlang_c_json_contract() -> None:
+    r = cc(*ERLANG, "--max-occupancy", "0.85", "--shrinkage", "0.3", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["traffic_erlangs"] == 10.0
+    assert out["raw_agents"] == 14
+    assert out["agents_after_shrinkage"] == 20
+    assert out["service_level"] == pytest.approx(0.88835, abs=1e-5)
+    assert out["probability_of_waiting"] == pytest.approx(0.17413, abs=1e-5)
+    assert out["asa_seconds"] == pytest.approx(7.836, abs=1e-3)
+    assert out["occupancy"] == pytest.approx(10 / 14)
+    assert "probability_abandon" not in out
+
+
+def test_erlang_a_json_contract_and_exact_shrinkage() -> None:
+    r = cc(*ERLANG, "--model", "a", "--patience-seconds", "120", "--shrinkage", "0.3",
+           "--format", "json")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert set(out) >= {
+        "traffic_erlangs", "raw_agents", "agents_after_shrinkage", "service_level",
+        "probability_of_waiting", "asa_seconds", "occupancy", "probability_abandon",
+    }  # fmt: skip
+    assert out["service_level"] >= 0.8
+    assert 0 < out["probability_abandon"] < 0.2
+    # 21 raw agents at 30 % shrinkage: 30 exactly (a float ceiling gives 31)
+    r = cc("erlang", "--calls", "170", "--interval-seconds", "1800", "--aht-seconds", "180",
+           "--target-sl", "0.8", "--threshold-seconds", "20", "--shrinkage", "0.3",
+           "--format", "json")  # fmt: skip
+    out = json.loads(r.stdout)
+    assert out["raw_agents"] == 21
+    assert out["agents_after_shrinkage"] == 30
+
+
+def test_zero_calls_need_zero_agents() -> None:
+    r = cc("erlang", "--calls", "0", "--interval-seconds", "900", "--aht-seconds", "300",
+           "--target-sl", "0.9", "--threshold-seconds", "10", "--format", "json")  # fmt: skip
+    assert r.returncode == 0
+    out = json.loads(r.stdout)
+    assert (out["raw_agents"], out["agents_after_shrinkage"]) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        ["--calls", "-5"],
+        ["--calls", "many"],
+        ["--target-sl", "1.5"],
+        ["--shrinkage", "1"],
+        ["--max-occupancy", "0"],
+        ["--interval-seconds", "0"],
+        ["--model", "a"],  # needs --patience-seconds
+        ["--format", "xml"],
+        ["--calls", "nan"],
+    ],
+)
+def test_bad_argument_is_one_line_and_status_2(change: list[str]) -> None:
+    args = list(ERLANG)
+    if change[0] in args:
+        i = args.index(change[0])
+        args[i + 1] = change[1]
+    else:
+        args += change
+    r = cc(*args, "--format", "json") if "--format" not in change else cc(*args)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert r.stdout == ""
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_missing_argument_is_one_line() -> None:
+    r = cc("erlang", "--calls", "10", "--format", "json")
+    assert r.returncode == 2
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert "--interval-seconds" in r.stderr
+
+
+def test_help_explains() -> None:
+    r = cc("erlang", "--help")
+    assert r.returncode == 0
+    assert "agents_after_shrinkage" in r.stdout
+    assert "--patience-seconds" in r.stdout
+
+
+def test_generate_backtest_import_rebuild_staffing(tmp_path: Path) -> None:
+    gen = tmp_path / "history.csv"
+    inter = tmp_path / "interactions.csv"
+    r = cc("generate", "--out", str(gen), "--interactions", str(inter), "--days", "49",
+           "--start", "2026-08-03", "--daily-volume", "800")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    r = cc("backtest", "--csv", str(gen), "--time-column", "start", "--count-column", "offered",
+           "--aht-column", "aht_seconds", "--horizon-days", "7", "--format", "json")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    bt = json.loads(r.stdout)
+    assert {"model", "wape", "baseline_wape"} <= set(bt)
+    assert bt["wape"] < bt["baseline_wape"]
+    assert "statsmodels" in bt["model"]
+
+    store = tmp_path / "intervals.csv"
+    r = cc("import", "--csv", str(gen), "--aht-column", "aht_seconds", "--queue", "legacy",
+           "--store", str(store))  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    r = cc("rebuild", "--interactions", str(inter), "--store", str(store))
+    assert r.returncode == 0, r.stderr
+    svg = tmp_path / "plan.svg"
+    r = cc("staffing", "--queue", "sales", "--store", str(store), "--days", "1", "--model", "a",
+           "--shrinkage", "0.3", "--svg", str(svg), "--format", "json")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    plan = json.loads(r.stdout)
+    assert len(plan["intervals"]) == 96
+    assert plan["targets"]["patience_seconds"] > 0
+    assert svg.read_text().startswith("<svg")
+    r = cc("staffing", "--queue", "legacy", "--store", str(store), "--days", "1",
+           "--format", "csv")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0].startswith("start,volume,aht_seconds,traffic_erlangs")
+    assert len(r.stdout.splitlines()) == 97
+    r = cc("forecast", "--csv", str(gen), "--aht-column", "aht_seconds", "--days", "1",
+           "--format", "table")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "volume" in r.stdout.splitlines()[0]
+
+
+def test_backtest_bad_column_is_one_line(tmp_path: Path) -> None:
+    f = tmp_path / "x.csv"
+    f.write_text("when,n\n2026-01-01T00:00:00,1\n")
+    r = cc("backtest", "--csv", str(f), "--time-column", "time", "--count-column", "n",
+           "--horizon-days", "7", "--format", "json")  # fmt: skip
+    assert r.returncode == 2
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert "no column 'time'" in r.stderr
