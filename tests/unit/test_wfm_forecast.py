@@ -89,3 +89,21 @@ def test_series_errors() -> None:
 def test_backtest_needs_a_week_of_training(history) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(InvalidInput):
         backtest(history.head(10), 5, "US")
+
+
+def test_a_missing_weekday_is_a_hole_not_a_closed_day() -> None:
+    start = datetime(2026, 3, 2, 8, 0)  # a Monday
+    lost = {date(2026, 3, 18), date(2026, 3, 24)}  # a Wednesday in training, a Tuesday held out
+    points = []
+    for day in range(26):
+        for slot in range(20):
+            at = start + timedelta(days=day, minutes=30 * slot)
+            if at.weekday() < 5 and at.date() not in lost:
+                points.append((at, 10.0 + slot, None))
+    s = series_from_points(points)
+    bt = backtest(s, 5, "US")  # held out: Monday 23 .. Friday 27 March
+    assert bt.missing_days == 2
+    assert bt.wape < 0.05  # the lost Wednesday was not learnt as a zero
+    assert bt.baseline_wape == pytest.approx(0.0)  # ... nor copied by the baseline
+    fc = forecast(s.head(21), 1, "US")  # Monday after the lost Wednesday's week
+    assert fc.volume.sum() == pytest.approx(sum(10.0 + k for k in range(20)), rel=0.05)

@@ -433,6 +433,7 @@ def _run_backtest(args: argparse.Namespace) -> int:
                 "aht_wape": bt.aht_wape,
                 "horizon_days": bt.horizon_days,
                 "train_days": bt.train_days,
+                "missing_days": bt.missing_days,
                 "interval_seconds": bt.interval_seconds,
             }
         ],

@@ -50,6 +50,7 @@ class Series:
     interval_seconds: int
     volume: FloatArray  # days * per_day values
     aht: FloatArray | None = None  # NaN where unknown
+    observed: npt.NDArray[np.bool_] | None = None  # per day: did the source have any row?
 
     @property
     def per_day(self) -> int:
@@ -62,13 +63,15 @@ class Series:
     def head(self, days: int) -> Series:
         n = days * self.per_day
         aht = None if self.aht is None else self.aht[:n]
-        return Series(self.first_day, self.interval_seconds, self.volume[:n], aht)
+        seen = None if self.observed is None else self.observed[:days]
+        return Series(self.first_day, self.interval_seconds, self.volume[:n], aht, seen)
 
     def tail_from(self, days: int) -> Series:
         n = days * self.per_day
         aht = None if self.aht is None else self.aht[n:]
+        seen = None if self.observed is None else self.observed[days:]
         return Series(
-            self.first_day + timedelta(days=days), self.interval_seconds, self.volume[n:], aht
+            self.first_day + timedelta(days=days), self.interval_seconds, self.volume[n:], aht, seen
         )
 
 
@@ -96,6 +99,7 @@ class Backtest:
     aht_wape: float | None
     horizon_days: int
     train_days: int
+    missing_days: int
     interval_seconds: int
 
 
@@ -105,7 +109,9 @@ def series_from_points(
     """A regular series from (time, count, aht) points at any regular interval, gaps allowed.
 
     The interval is the greatest common divisor of the gaps between points; missing
-    intervals count as no volume (exports usually omit empty or closed intervals).
+    intervals count as no volume (exports usually omit empty or closed intervals). A
+    whole day without rows is remembered: on a weekday that is usually open and not a
+    holiday it is missing data, not a closed day (see :func:`missing_days`).
     """
     rows = sorted(points, key=lambda p: p[0])
     if len(rows) < 2:
@@ -127,15 +133,35 @@ def series_from_points(
     days = offsets[-1] // 86400 + 1
     volume = np.zeros(days * per_day)
     aht = np.full(days * per_day, np.nan)
+    observed = np.zeros(days, dtype=bool)
     has_aht = False
     for off, (_, count, h) in zip(offsets, rows, strict=True):
+        observed[off // 86400] = True
         if not math.isfinite(count) or count < 0:
             raise InvalidInput(f"counts must be finite and not negative, got {count}")
         volume[off // step] = count
         if h is not None and math.isfinite(h):
             aht[off // step] = h
             has_aht = True
-    return Series(origin.date(), step, volume, aht if has_aht else None)
+    return Series(origin.date(), step, volume, aht if has_aht else None, observed)
+
+
+def missing_days(series: Series, holiday: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    """Days without any row although their weekday is usually open and they are no holiday.
+
+    Such a day is a hole in the export (an outage, a lost file), not a closed day: it is
+    left out of fitting and scoring rather than learnt as zero volume.
+    """
+    days = series.days
+    if series.observed is None:
+        return np.zeros(days, dtype=bool)
+    seen = series.observed[:days]
+    weekday = (series.first_day.weekday() + np.arange(days)) % 7
+    usually_open = np.array(
+        [bool(np.any(weekday == wd)) and seen[weekday == wd].mean() >= 0.5 for wd in range(7)]
+    )
+    out: npt.NDArray[np.bool_] = ~seen & usually_open[weekday] & ~holiday[:days]
+    return out
 
 
 def _holiday_flags(first_day: date, days: int, country: str | None) -> npt.NDArray[np.bool_]:
@@ -161,6 +187,7 @@ def forecast(history: Series, horizon_days: int, country: str | None = "US") -> 
     totals = grid.sum(axis=1)
     hol = _holiday_flags(history.first_day, days + horizon_days, country)
     hist_hol, fut_hol = hol[:days], hol[days:]
+    hole = missing_days(history, hist_hol)
     weekday = np.array([(history.first_day + timedelta(days=i)).weekday() for i in range(days)])
     fut_weekday = (weekday[-1] + 1 + np.arange(horizon_days)) % 7
 
@@ -168,11 +195,11 @@ def forecast(history: Series, horizon_days: int, country: str | None = "US") -> 
     recent = np.arange(days) >= days - 7 * PROFILE_WEEKS
     means = np.zeros(7)
     for wd in range(7):
-        sel = (weekday == wd) & ~hist_hol
+        sel = (weekday == wd) & ~hist_hol & ~hole
         pick = sel & recent if np.any(sel & recent) else sel
         means[wd] = totals[pick].mean() if np.any(pick) else 0.0
     fitted = totals.copy()
-    fitted[hist_hol] = means[weekday[hist_hol]]
+    fitted[hist_hol | hole] = means[weekday[hist_hol | hole]]
 
     model = "weekday mean x weekday intraday profile"
     if days >= MIN_FIT_DAYS and fitted.sum() > 0:
@@ -194,7 +221,7 @@ def forecast(history: Series, horizon_days: int, country: str | None = "US") -> 
 
     profiles = np.zeros((8, per_day))  # 0..6 weekdays, 7 holidays
     for wd in range(7):
-        sel = np.flatnonzero((weekday == wd) & ~hist_hol)[-PROFILE_WEEKS:]
+        sel = np.flatnonzero((weekday == wd) & ~hist_hol & ~hole)[-PROFILE_WEEKS:]
         profiles[wd] = _profile(grid[sel])
     hol_rows = np.flatnonzero(hist_hol)
     profiles[7] = _profile(grid[hol_rows]) if hol_rows.size else profiles[quiet]
@@ -203,7 +230,7 @@ def forecast(history: Series, horizon_days: int, country: str | None = "US") -> 
     rows = np.where(fut_hol, 7, fut_weekday)
     volume = (daily[:, None] * profiles[rows]).reshape(-1)
 
-    aht = _aht_forecast(history, weekday, hist_hol, fut_weekday)
+    aht = _aht_forecast(history, weekday, hist_hol | hole, fut_weekday)
     if country:
         model += f", holidays {country}"
     first = history.first_day + timedelta(days=days)
@@ -289,13 +316,22 @@ def _mape(actual: FloatArray, predicted: FloatArray) -> float:
     return float(np.mean(np.abs(actual[mask] - predicted[mask]) / actual[mask]))
 
 
-def seasonal_naive(history: Series, horizon_days: int) -> FloatArray:
-    """Same interval one week earlier; beyond a week, the last observed week repeated."""
-    week = 7 * history.per_day
-    last_week = history.volume[
-        history.days * history.per_day - week : history.days * history.per_day
-    ]
-    return np.resize(last_week, horizon_days * history.per_day).astype(np.float64)
+def seasonal_naive(
+    history: Series, horizon_days: int, hole: npt.NDArray[np.bool_] | None = None
+) -> FloatArray:
+    """Same interval one week earlier; beyond a week, the last observed week repeated.
+
+    A day of that week missing from the data is taken from the week before it.
+    """
+    per_day = history.per_day
+    grid = history.volume[: history.days * per_day].reshape(history.days, per_day)
+    days = []
+    for i in range(history.days - 7, history.days):
+        j = i
+        while hole is not None and j >= 7 and hole[j]:
+            j -= 7
+        days.append(grid[j])
+    return np.resize(np.concatenate(days), horizon_days * per_day).astype(np.float64)
 
 
 def backtest(series: Series, horizon_days: int, country: str | None = "US") -> Backtest:
@@ -311,7 +347,18 @@ def backtest(series: Series, horizon_days: int, country: str | None = "US") -> B
     train = series.head(train_days)
     test = series.tail_from(train_days)
     fc = forecast(train, horizon_days, country)
-    naive = seasonal_naive(train, horizon_days)
+    # Days missing from the data are scored for neither the model nor the baseline.
+    hole = missing_days(series, _holiday_flags(series.first_day, series.days, country))
+    naive = seasonal_naive(train, horizon_days, hole[:train_days])
+    keep = np.repeat(~hole[train_days:], series.per_day)
+    naive = naive[keep]
+    fc = Forecast(fc.first_day, fc.interval_seconds, fc.volume[keep], fc.aht[keep], fc.model)
+    test = Series(
+        test.first_day,
+        test.interval_seconds,
+        test.volume[keep],
+        None if test.aht is None else test.aht[keep],
+    )
     actual = test.volume
     aht_wape: float | None = None
     if test.aht is not None:
@@ -330,5 +377,6 @@ def backtest(series: Series, horizon_days: int, country: str | None = "US") -> B
         aht_wape=aht_wape,
         horizon_days=horizon_days,
         train_days=train_days,
+        missing_days=int(hole.sum()),
         interval_seconds=series.interval_seconds,
     )
