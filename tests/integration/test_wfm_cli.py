@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,13 +13,16 @@ import pytest
 pytestmark = pytest.mark.integration
 
 
-def cc(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def cc(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "contactcore", "wfm", *args],
         capture_output=True,
         text=True,
         timeout=110,
         cwd=cwd,
+        env={**os.environ, **(env or {})},
         check=False,
     )
 
@@ -161,3 +165,22 @@ def test_backtest_bad_column_is_one_line(tmp_path: Path) -> None:
     assert r.returncode == 2
     assert len(r.stderr.strip().splitlines()) == 1
     assert "no column 'time'" in r.stderr
+
+
+def test_store_and_interval_come_from_settings(tmp_path: Path) -> None:
+    gen = tmp_path / "h.csv"
+    assert cc("generate", "--out", str(gen), "--days", "21", "--start", "2026-03-02",
+              "--interval-seconds", "1800").returncode == 0  # fmt: skip
+    store = tmp_path / "configured.csv"
+    env = {"CONTACTCORE_WFM__STORE": str(store), "CONTACTCORE_WFM__INTERVAL_SECONDS": "1800"}
+    r = cc("import", "--csv", str(gen), "--aht-column", "aht_seconds", "--queue", "q", env=env,
+           cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert store.exists()
+    r = cc("forecast", "--queue", "q", "--days", "1", "--format", "csv", env=env, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.splitlines()) == 1 + 48
+    bad = {"CONTACTCORE_WFM__INTERVAL_SECONDS": "7"}
+    r = cc("forecast", "--queue", "q", "--days", "1", env=bad, cwd=tmp_path)
+    assert r.returncode == 2
+    assert "interval_seconds" in r.stderr

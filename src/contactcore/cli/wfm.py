@@ -412,7 +412,7 @@ def _register_backtest(wsub: argparse._SubParsersAction[_OneLineParser]) -> None
         required=True,
         help="days held out at the end of the history",
     )
-    p.add_argument("--country", default="US", help="public holidays of this country (default: US)")
+    _add_country(p)
     _add_format(p)
     p.set_defaults(handler=_guard(_run_backtest))
 
@@ -420,6 +420,7 @@ def _register_backtest(wsub: argparse._SubParsersAction[_OneLineParser]) -> None
 def _run_backtest(args: argparse.Namespace) -> int:
     from contactcore.wfm.forecast import backtest
 
+    _settle(args)
     series = _read_csv_series(args)
     bt = backtest(series, args.horizon_days, args.country or None)
     _emit(
@@ -562,28 +563,50 @@ def _add_store(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--store",
         type=Path,
-        default=DEFAULT_STORE,
-        help=f"interval statistics file (default: {DEFAULT_STORE})",
+        default=None,
+        help=f"interval statistics file (default: setting wfm.store, {DEFAULT_STORE})",
     )
     p.add_argument(
         "--interval-seconds",
         type=_positive_int,
-        default=900,
-        help="statistics interval, 900 or 1800 (default: 900)",
+        default=None,
+        help="statistics interval (default: setting wfm.interval_seconds, 900)",
     )
-    p.add_argument("--country", default="US", help="public holidays of this country (default: US)")
+    _add_country(p)
     p.add_argument(
         "--history-days",
         type=_positive_int,
-        default=70,
-        help="days of history a forecast uses (default: 70)",
+        default=None,
+        help="days of history a forecast uses (default: setting wfm.history_days, 70)",
     )
+
+
+def _add_country(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--country",
+        default=None,
+        help="public holidays of this country, '' for none (default: setting wfm.country, US)",
+    )
+
+
+def _settle(args: argparse.Namespace) -> None:
+    """Fill options not given from the settings ([wfm] in the file, CONTACTCORE_WFM__*)."""
+    from contactcore.cli._common import settings_from
+
+    wanted = ("store", "interval_seconds", "country", "history_days")
+    if all(getattr(args, k, 0) is not None for k in wanted):
+        return
+    wfm = settings_from(args).wfm
+    for key in wanted:
+        if hasattr(args, key) and getattr(args, key) is None:
+            setattr(args, key, getattr(wfm, key))
 
 
 def _service(args: argparse.Namespace, history: CsvHistory | None = None) -> WfmService:
     from contactcore.wfm.csvstore import CsvIntervalStore
     from contactcore.wfm.service import WfmConfig, WfmService
 
+    _settle(args)
     config = WfmConfig(
         interval_seconds=args.interval_seconds,
         country=args.country or None,
@@ -674,6 +697,7 @@ def _register_forecast(wsub: argparse._SubParsersAction[_OneLineParser]) -> None
 def _run_forecast(args: argparse.Namespace) -> int:
     from contactcore.wfm.service import _forecast_from
 
+    _settle(args)
     if args.csv:
         fc = _forecast_from(_read_csv_series(args), args.start, args.days, args.country or None)
     else:
@@ -742,6 +766,7 @@ def _run_staffing(args: argparse.Namespace) -> int:
         concurrency=args.concurrency,
         deadline_seconds=args.deadline_seconds,
     )
+    _settle(args)
     if args.csv:
         fc = _forecast_from(_read_csv_series(args), args.start, args.days, args.country or None)
         if targets.model == "a" and targets.patience_seconds is None:
