@@ -69,8 +69,12 @@ async def postgres_url() -> AsyncIterator[str]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """Run the test against both supported backends."""
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Run the test against both supported backends.
+
+    A plain (sync) fixture on purpose: pulling the async ``postgres_url`` fixture in
+    with ``getfixturevalue`` from inside an async fixture fails with a running loop.
+    """
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'contactcore.db'}"
         return

@@ -1,1 +1,174 @@
-"""Composition root: reads settings, builds adapters and services, wires the web app."""
+"""Composition root: reads settings, builds adapters and services, wires the web app.
+
+Everything else receives its dependencies from here. ``serve`` is the controller
+process: it checks every dependency at start-up (one clear line if one is missing),
+takes calls until SIGTERM/SIGINT, then stops taking new calls, lets calls in
+progress finish within the grace period and closes its connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Iterator
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import redis.asyncio as aioredis
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+from redis.exceptions import RedisError
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from contactcore.adapters import db
+from contactcore.adapters.ari.client import AriClient
+from contactcore.adapters.ari.telephony import AriTelephony
+from contactcore.channels.voice import VoiceChannel, line_test_flow
+from contactcore.core.clock import SystemClock
+from contactcore.errors import DependencyUnavailable
+from contactcore.settings import Settings
+from contactcore.web.app import build_web_app
+from contactcore.web.health import CheckResult
+
+log = logging.getLogger(__name__)
+
+LINE_TEST_NUMBER = "199"
+
+
+class ControllerCollector(Collector):
+    """Prometheus view of the controller's live counters (read at scrape time)."""
+
+    def __init__(self, telephony: AriTelephony) -> None:
+        self._t = telephony
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        t = self._t
+        yield GaugeMetricFamily(
+            "contactcore_ari_connected", "1 while the ARI event stream is up", value=t.connected
+        )
+        yield CounterMetricFamily(
+            "contactcore_ari_reconnects", "ARI event stream reconnects", value=t.stream.reconnects
+        )
+        yield CounterMetricFamily(
+            "contactcore_ari_events", "ARI events received", value=t.stream.events_received
+        )
+        yield CounterMetricFamily(
+            "contactcore_calls_started", "inbound calls taken", value=t.calls_started
+        )
+        yield CounterMetricFamily(
+            "contactcore_calls_refused", "inbound calls refused", value=t.calls_refused
+        )
+        yield GaugeMetricFamily(
+            "contactcore_calls_active", "calls in progress", value=t.active_calls
+        )
+
+
+async def _check_redis(client: aioredis.Redis, url: str) -> None:
+    try:
+        await client.ping()
+    except (RedisError, OSError) as exc:
+        raise DependencyUnavailable(
+            f"Redis at {url} did not answer ({type(exc).__name__}): start it "
+            "(e.g. 'redis-server --daemonize yes') or set [redis] url / REDIS_URL"
+        ) from None
+
+
+async def _check_database(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+
+
+@contextlib.contextmanager
+def _pid_file(path: Path | None) -> Iterator[None]:
+    if path is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{os.getpid()}\n")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+async def serve(settings: Settings, pid_file: Path | None = None) -> int:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    clock = SystemClock()
+
+    async with AsyncExitStack() as stack:
+        applied = await db.upgrade(settings.database.url)
+        if applied:
+            log.info("database migrated: %s", ", ".join(applied))
+        engine = db.create_engine(settings.database.url)
+        stack.push_async_callback(engine.dispose)
+        recorder = db.InteractionRepository(engine)
+
+        redis_client = aioredis.Redis.from_url(settings.redis.url)
+        stack.push_async_callback(redis_client.aclose)
+        await _check_redis(redis_client, settings.redis.url)
+
+        ari = settings.ari
+        telephony = AriTelephony(
+            AriClient(ari.url, ari.username, ari.password, request_timeout=ari.request_timeout),
+            ari.app,
+            backoff_initial=ari.reconnect_initial,
+            backoff_max=ari.reconnect_max,
+        )
+        voice = VoiceChannel(
+            recorder, clock, flows={LINE_TEST_NUMBER: line_test_flow}, default_flow=line_test_flow
+        )
+        telephony.set_call_handler(voice.handle)
+        await telephony.start(connect_timeout=ari.request_timeout)
+        stack.push_async_callback(telephony.drain, settings.controller.shutdown_grace)
+
+        async def ari_ok() -> CheckResult:
+            if telephony.connected:
+                return CheckResult(True, f"event stream up (app {ari.app})")
+            return CheckResult(False, f"event stream down: {telephony.stream.last_error}")
+
+        async def redis_ok() -> CheckResult:
+            await redis_client.ping()
+            return CheckResult(True, "PING answered")
+
+        async def db_ok() -> CheckResult:
+            await _check_database(engine)
+            return CheckResult(True, engine.url.get_backend_name())
+
+        registry = CollectorRegistry()
+        registry.register(ControllerCollector(telephony))
+        app = build_web_app({"asterisk": ari_ok, "redis": redis_ok, "database": db_ok}, registry)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        stack.push_async_callback(runner.cleanup)
+        site = web.TCPSite(runner, settings.web.host, settings.web.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise DependencyUnavailable(
+                f"cannot listen on {settings.web.host}:{settings.web.port} ({exc.strerror}): "
+                "stop what uses it or set [web] port / CONTACTCORE_WEB__PORT"
+            ) from None
+
+        with _pid_file(pid_file):
+            log.info(
+                "contactcore serving: web http://%s:%d, ARI %s app %s",
+                settings.web.host,
+                settings.web.port,
+                ari.url,
+                ari.app,
+            )
+            await stop.wait()
+            log.info("stopping: no new calls; %d in progress", telephony.active_calls)
+            telephony.accepting = False
+    log.info("stopped")
+    return 0

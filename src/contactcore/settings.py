@@ -73,6 +73,7 @@ class WebSettings(_Section):
 
 
 class SandboxSettings(_Section):
+    instance: str = "default"
     root: Path = Path("/var/cache/contactcore/asterisk-rootfs")
     suite: str = "forky"
     mirror: str | None = None
@@ -88,6 +89,15 @@ class ControllerSettings(_Section):
     shutdown_grace: float = Field(default=30.0, ge=0)
     dialplans_dir: Path = Path("dialplans")
     sounds_dir: Path = Path("var/sounds")
+
+
+class IvrSettings(_Section):
+    default_region: str = Field(default="GB", min_length=2, max_length=2)
+    verify_max_attempts: int = Field(default=3, ge=1, le=10)
+    verify_lock_seconds: float = Field(default=900.0, gt=0)
+    tts_voice: str = "en-gb"
+    tts_speed: int = Field(default=160, ge=80, le=400)
+    recorded_prompts_dir: Path = Path("dialplans/recorded")
 
 
 class LogSettings(_Section):
@@ -117,6 +127,7 @@ class Settings(_Section):
     web: WebSettings = WebSettings()
     sandbox: SandboxSettings = SandboxSettings()
     controller: ControllerSettings = ControllerSettings()
+    ivr: IvrSettings = IvrSettings()
     log: LogSettings = LogSettings()
     wfm: WfmSettings = WfmSettings()
 

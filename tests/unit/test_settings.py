@@ -55,3 +55,10 @@ def test_broken_toml(tmp_path: Path) -> None:
 def test_async_urls() -> None:
     assert async_database_url("sqlite:///var/x.db") == "sqlite+aiosqlite:///var/x.db"
     assert async_database_url("postgres://u@h/d") == "postgresql+asyncpg://u@h/d"
+
+
+def test_example_file_documents_the_defaults() -> None:
+    from contactcore.settings import Settings
+
+    example = Path(__file__).parents[2] / "contactcore.example.toml"
+    assert load_settings(example, environ={}) == Settings()

@@ -1,0 +1,1 @@
+"""Text-to-speech adapter: espeak-ng for the voice, sox for the telephone format."""

@@ -1,0 +1,46 @@
+"""End-to-end fixtures: a real Asterisk sandbox instance for the whole test session.
+
+``asterisk_sandbox`` (session scope) builds the root filesystem if needed (once per
+machine, cached), starts sandbox instance ``test`` on ports of its own so a
+developer's ``make run`` instance (SIP 5060, ARI 8088) keeps running beside it, and
+stops it when the session ends. Override with environment variables when two test
+sessions must run at once on one machine:
+
+    CONTACTCORE_E2E_INSTANCE   (default test)
+    CONTACTCORE_E2E_SIP_PORT   (default 5062)
+    CONTACTCORE_E2E_ARI_PORT   (default 8090)
+    CONTACTCORE_E2E_RTP_START  (default 21000)
+    CONTACTCORE_E2E_RTP_END    (default 21999)
+
+Other settings (ARI user and password, sandbox root, ...) come from the usual
+settings file and ``CONTACTCORE_*`` variables. The fixture's value is a
+:class:`contactcore.sandbox.testkit.E2ESandbox`: ``settings`` for the controller under
+test, ``ari_url`` / ``ari_ws_url`` / ``ari_headers``, ``sip_target`` and
+``run_sipp(scenario, calls=, rate=, dtmf=, timeout=, ...)`` returning SIPp's exit code
+and statistics (traces under pytest's tmp dir).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from contactcore.sandbox.service import Sandbox, SandboxConfig
+from contactcore.sandbox.testkit import E2ESandbox, e2e_settings
+
+log = logging.getLogger(__name__)
+
+
+@pytest.fixture(scope="session")
+def asterisk_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2ESandbox]:
+    """A started sandbox instance for the session (see the module docstring)."""
+    settings = e2e_settings()
+    sandbox = Sandbox(SandboxConfig.from_settings(settings), progress=log.info)
+    result = sandbox.up()
+    log.info("e2e sandbox %s: %s (pid %s)", sandbox.config.instance, result.action, result.pid)
+    try:
+        yield E2ESandbox(sandbox, settings, tmp_path_factory.mktemp("sipp"))
+    finally:
+        sandbox.down()

@@ -1,0 +1,164 @@
+"""AriLeg and dispatch logic, with an in-memory stand-in for our own AriClient."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from contactcore.adapters.ari.client import AriClient
+from contactcore.adapters.ari.errors import AriNotFound
+from contactcore.adapters.ari.models import parse_event
+from contactcore.adapters.ari.telephony import AriTelephony
+from contactcore.core.voice import CallerHungUp, Leg
+
+
+class FakeClient(AriClient):
+    def __init__(self) -> None:
+        super().__init__("http://127.0.0.1:1", "u", "p")
+        self.calls: list[tuple[str, str, dict[str, Any]]] = []
+        self.gone: set[str] = set()
+
+    async def request(self, method: str, path: str, params: Any = None, body: Any = None) -> Any:
+        self.calls.append((method, path, dict(params or {})))
+        if any(path.startswith(f"/channels/{g}") for g in self.gone):
+            raise AriNotFound("gone", status=404, method=method, path=path)
+        if path == "/channels":
+            return [{"id": "alive"}]
+        return None
+
+
+def channel(cid: str, exten: str = "100", number: str = "0123") -> dict[str, Any]:
+    return {"id": cid, "caller": {"number": number, "name": ""}, "dialplan": {"exten": exten}}
+
+
+def ev(kind: str, **fields: Any) -> Any:
+    return parse_event({"type": kind, **fields})
+
+
+async def start_call(t: AriTelephony, cid: str = "c1") -> list[Leg]:
+    seen: list[Leg] = []
+    release = asyncio.Event()
+
+    async def handler(leg: Leg) -> None:
+        seen.append(leg)
+        await release.wait()
+
+    t.set_call_handler(handler)
+    t._on_event(ev("StasisStart", channel=channel(cid)))
+    await asyncio.sleep(0)
+    return seen
+
+
+async def test_inbound_call_gets_its_own_leg_with_caller_and_number() -> None:
+    t = AriTelephony(FakeClient(), "contactcore")
+    seen = await start_call(t)
+    assert len(seen) == 1
+    assert seen[0].caller_number == "0123"
+    assert seen[0].called_number == "100"
+    assert t.active_calls == 1
+
+
+async def test_digits_typed_ahead_are_kept_and_terminator_ends_collection() -> None:
+    t = AriTelephony(FakeClient(), "contactcore")
+    (leg,) = await start_call(t)
+    for d in "12#":
+        t._on_event(ev("ChannelDtmfReceived", digit=d, channel=channel("c1")))
+    got = await leg.collect_digits(
+        max_digits=6, first_digit_timeout=1, inter_digit_timeout=1, finish_keys="#"
+    )
+    assert got.digits == "12"
+
+
+async def test_get_digits_returns_what_it_has_at_inter_digit_timeout() -> None:
+    t = AriTelephony(FakeClient(), "contactcore")
+    (leg,) = await start_call(t)
+    t._on_event(ev("ChannelDtmfReceived", digit="7", channel=channel("c1")))
+    got = await leg.collect_digits(max_digits=4, first_digit_timeout=1, inter_digit_timeout=0.05)
+    assert got.digits == "7"
+
+
+async def test_playback_interrupted_by_a_key_is_stopped() -> None:
+    client = FakeClient()
+    t = AriTelephony(client, "contactcore")
+    (leg,) = await start_call(t)
+    task = asyncio.create_task(leg.play(["sound:a", "sound:b"], interrupt_keys="123"))
+    await asyncio.sleep(0.01)
+    t._on_event(ev("ChannelDtmfReceived", digit="9", channel=channel("c1")))
+    await asyncio.sleep(0.01)
+    assert not task.done(), "a key that is not an interrupt key is ignored"
+    t._on_event(ev("ChannelDtmfReceived", digit="3", channel=channel("c1")))
+    result = await task
+    assert (result.completed, result.interrupted_by) == (False, "3")
+    methods = [(m, p.split("/")[1]) for m, p, _ in client.calls]
+    assert ("POST", "channels") in methods
+    assert ("DELETE", "playbacks") in methods
+    play = next(c for c in client.calls if "/play/" in c[1])
+    assert play[2]["media"] == "sound:a,sound:b"
+
+
+async def test_playback_finished_event_completes_play() -> None:
+    client = FakeClient()
+    t = AriTelephony(client, "contactcore")
+    (leg,) = await start_call(t)
+    task = asyncio.create_task(leg.play(["sound:hello-world"]))
+    await asyncio.sleep(0.01)
+    playback_id = next(c for c in client.calls if "/play/" in c[1])[1].rsplit("/", 1)[1]
+    t._on_event(ev("PlaybackFinished", playback={"id": playback_id, "target_uri": "channel:c1"}))
+    assert (await task).completed
+
+
+async def test_hangup_wakes_every_waiter_with_leg_hung_up() -> None:
+    t = AriTelephony(FakeClient(), "contactcore")
+    (leg,) = await start_call(t)
+    waiter = asyncio.create_task(
+        leg.collect_digits(max_digits=1, first_digit_timeout=5, inter_digit_timeout=5)
+    )
+    await asyncio.sleep(0.01)
+    t._on_event(ev("StasisEnd", channel=channel("c1")))
+    with pytest.raises(CallerHungUp):
+        await waiter
+    assert leg.hung_up
+
+
+async def test_404_on_own_leg_means_hung_up() -> None:
+    client = FakeClient()
+    client.gone.add("c1")
+    t = AriTelephony(client, "contactcore")
+    (leg,) = await start_call(t)
+    with pytest.raises(CallerHungUp):
+        await leg.answer()
+    assert leg.hung_up
+
+
+async def test_reconcile_after_reconnect_marks_vanished_legs_gone() -> None:
+    t = AriTelephony(FakeClient(), "contactcore")
+    (lost,) = await start_call(t, "vanished")
+    assert not lost.hung_up
+    await t._on_connect()
+    assert lost.hung_up
+
+
+async def test_calls_refused_while_draining() -> None:
+    client = FakeClient()
+    t = AriTelephony(client, "contactcore")
+    t.accepting = False
+    t.set_call_handler(lambda leg: asyncio.sleep(0))
+    t._on_event(ev("StasisStart", channel=channel("late")))
+    await asyncio.sleep(0.01)
+    assert t.calls_refused == 1
+    assert ("DELETE", "/channels/late", {"reason": "congestion"}) in client.calls
+
+
+async def test_crashing_handler_does_not_leave_the_call_up() -> None:
+    client = FakeClient()
+    t = AriTelephony(client, "contactcore")
+
+    async def broken(leg: Leg) -> None:
+        raise RuntimeError("bug")
+
+    t.set_call_handler(broken)
+    t._on_event(ev("StasisStart", channel=channel("c9")))
+    await asyncio.sleep(0.05)
+    assert ("DELETE", "/channels/c9", {"reason": "normal"}) in client.calls
