@@ -109,9 +109,10 @@ async def serve(settings: Settings, pid_file: Path | None = None) -> int:
         applied = await db.upgrade(settings.database.url)
         if applied:
             log.info("database migrated: %s", ", ".join(applied))
-        engine = db.create_engine(settings.database.url)
-        stack.push_async_callback(engine.dispose)
-        recorder = db.InteractionRepository(engine)
+        database = await db.open_database(settings.database.url, echo=settings.database.echo)
+        stack.push_async_callback(database.close)
+        engine = database.engine
+        recorder = database.interactions
 
         redis_client = aioredis.Redis.from_url(settings.redis.url)
         stack.push_async_callback(redis_client.aclose)
@@ -128,8 +129,8 @@ async def serve(settings: Settings, pid_file: Path | None = None) -> int:
             recorder, clock, flows={LINE_TEST_NUMBER: line_test_flow}, default_flow=line_test_flow
         )
         telephony.set_call_handler(voice.handle)
-        await telephony.start(connect_timeout=ari.request_timeout)
         stack.push_async_callback(telephony.drain, settings.controller.shutdown_grace)
+        await telephony.start(connect_timeout=ari.request_timeout)
 
         async def ari_ok() -> CheckResult:
             if telephony.connected:

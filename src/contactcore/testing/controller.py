@@ -82,14 +82,14 @@ def start_controller(
     env.update(env_overrides)
     (tmp / "none.toml").write_text("")
     log_path = tmp / "controller.out"
-    out = log_path.open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "contactcore", "serve"],
-        env=env,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        cwd=tmp,
-    )
+    with log_path.open("wb") as out:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "contactcore", "serve"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=tmp,
+        )
     ctl = Controller(proc, f"http://127.0.0.1:{web_port}", env, log_path, database_url)
     if wait:
         ctl.wait_healthy()
