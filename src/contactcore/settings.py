@@ -110,7 +110,7 @@ class WfmSettings(_Section):
     country: str = "US"  # public holidays (the `holidays` package); "" for none
     threshold_seconds: float = Field(default=20.0, ge=0)  # "answered within SL" in statistics
     history_days: int = Field(default=70, ge=7)
-    store: Path = Path("var/wfm/intervals.csv")  # until interval statistics live in SQL
+    store: Path | None = None  # a CSV file instead of the database (planning offline)
 
     @field_validator("interval_seconds")
     @classmethod

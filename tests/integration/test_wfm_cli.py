@@ -184,3 +184,40 @@ def test_store_and_interval_come_from_settings(tmp_path: Path) -> None:
     r = cc("forecast", "--queue", "q", "--days", "1", env=bad, cwd=tmp_path)
     assert r.returncode == 2
     assert "interval_seconds" in r.stderr
+
+
+def test_commands_use_the_configured_database(tmp_path: Path, database_url: str) -> None:
+    env = {"DATABASE_URL": database_url}
+    r = subprocess.run(
+        [sys.executable, "-m", "contactcore", "db", "upgrade"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        cwd=tmp_path,
+        timeout=110,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    gen = tmp_path / "h.csv"
+    inter = tmp_path / "i.csv"
+    r = cc("generate", "--out", str(gen), "--interactions", str(inter), "--days", "21",
+           "--start", "2026-03-02", "--queues", "q_db")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    r = cc("rebuild", "--interactions", str(inter), env=env, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    r = cc("import", "--csv", str(gen), "--aht-column", "aht_seconds", "--queue", "q_legacy",
+           env=env, cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    for queue in ("q_db", "q_legacy"):
+        r = cc("staffing", "--queue", queue, "--days", "1", "--shrinkage", "0.25",
+               "--format", "json", env=env, cwd=tmp_path)  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        plan = json.loads(r.stdout)
+        assert len(plan["intervals"]) == 96
+        assert max(i["agents_after_shrinkage"] for i in plan["intervals"]) > 0
+    # rebuilding from the (empty) recorded interactions keeps both queues' statistics
+    r = cc("rebuild", "--from", "2026-03-02", "--to", "2026-03-23", env=env, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    r = cc("forecast", "--queue", "q_legacy", "--days", "1", "--format", "csv", env=env,
+           cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr

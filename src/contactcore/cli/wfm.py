@@ -14,23 +14,22 @@ import io
 import json
 import math
 import sys
-from collections.abc import Callable, Sequence
-from datetime import date, datetime, timedelta
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from contactcore.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from contactcore.wfm.csvstore import CsvHistory
-    from contactcore.wfm.forecast import Series
-    from contactcore.wfm.service import WfmService
+    from contactcore.wfm.forecast import Forecast, Series
+    from contactcore.wfm.service import StaffingPlan, WfmService
 
 # The wfm modules (numpy, scipy, statsmodels) are imported by the handlers, not here:
 # every ``contactcore`` command loads this module to build its parser.
 MODELS = ("c", "a", "chat", "deferred")
 EXIT_USAGE = 2
-DEFAULT_STORE = Path("var/wfm/intervals.csv")
 FORMATS = ("table", "csv", "json")
 
 
@@ -564,7 +563,8 @@ def _add_store(p: argparse.ArgumentParser) -> None:
         "--store",
         type=Path,
         default=None,
-        help=f"interval statistics file (default: setting wfm.store, {DEFAULT_STORE})",
+        help="keep interval statistics in this CSV file instead of the configured database "
+        "(default: setting wfm.store; unset: the database)",
     )
     p.add_argument(
         "--interval-seconds",
@@ -594,16 +594,21 @@ def _settle(args: argparse.Namespace) -> None:
     from contactcore.cli._common import settings_from
 
     wanted = ("store", "interval_seconds", "country", "history_days")
-    if all(getattr(args, k, 0) is not None for k in wanted):
+    if getattr(args, "settled", False):
         return
+    args.settled = True
     wfm = settings_from(args).wfm
     for key in wanted:
         if hasattr(args, key) and getattr(args, key) is None:
             setattr(args, key, getattr(wfm, key))
 
 
-def _service(args: argparse.Namespace, history: CsvHistory | None = None) -> WfmService:
-    from contactcore.wfm.csvstore import CsvIntervalStore
+@asynccontextmanager
+async def _open_service(
+    args: argparse.Namespace, interactions: Path | None = None
+) -> AsyncIterator[WfmService]:
+    """The service over the configured database, or over a CSV store with ``--store``."""
+    from contactcore.wfm.csvstore import CsvHistory, CsvIntervalStore
     from contactcore.wfm.service import WfmConfig, WfmService
 
     _settle(args)
@@ -612,7 +617,22 @@ def _service(args: argparse.Namespace, history: CsvHistory | None = None) -> Wfm
         country=args.country or None,
         history_days=args.history_days,
     )
-    return WfmService(CsvIntervalStore(args.store), history, config)
+    file_history = CsvHistory(interactions) if interactions else None
+    if args.store is not None:
+        yield WfmService(CsvIntervalStore(args.store), file_history, config)
+        return
+    from contactcore.adapters.db import open_database, require_head
+    from contactcore.adapters.db.wfm_store import SqlHistory, SqlIntervalStore
+    from contactcore.cli._common import settings_from
+
+    url = settings_from(args).database.url
+    await require_head(url)
+    db = await open_database(url)
+    try:
+        history = file_history or SqlHistory(db.engine)
+        yield WfmService(SqlIntervalStore(db.engine), history, config)
+    finally:
+        await db.close()
 
 
 def _register_import(wsub: argparse._SubParsersAction[_OneLineParser]) -> None:
@@ -631,7 +651,12 @@ def _register_import(wsub: argparse._SubParsersAction[_OneLineParser]) -> None:
 
 def _run_import(args: argparse.Namespace) -> int:
     series = _read_csv_series(args)
-    n = asyncio.run(_service(args).import_series(args.queue, args.channel, series))
+
+    async def go() -> int:
+        async with _open_service(args) as svc:
+            return await svc.import_series(args.queue, args.channel, series)
+
+    n = asyncio.run(go())
     print(
         f"imported {n} intervals ({series.days} days, {series.interval_seconds} s) "
         f"into queue {args.queue}",
@@ -649,9 +674,24 @@ def _register_rebuild(wsub: argparse._SubParsersAction[_OneLineParser]) -> None:
     p.add_argument(
         "--interactions",
         type=_existing_file,
-        required=True,
+        default=None,
         metavar="FILE",
-        help="interaction history (as written by 'wfm generate --interactions')",
+        help="interaction history file (as written by 'wfm generate --interactions'); "
+        "default: the interactions in the database",
+    )
+    p.add_argument(
+        "--from",
+        dest="from_day",
+        type=_day,
+        default=None,
+        help="first day to rebuild (default: --history-days before --to)",
+    )
+    p.add_argument(
+        "--to",
+        dest="to_day",
+        type=_day,
+        default=None,
+        help="day after the last one to rebuild (default: tomorrow)",
     )
     p.add_argument("--queue", default=None, help="only this queue (default: all)")
     _add_store(p)
@@ -661,9 +701,22 @@ def _register_rebuild(wsub: argparse._SubParsersAction[_OneLineParser]) -> None:
 def _run_rebuild(args: argparse.Namespace) -> int:
     from contactcore.wfm.csvstore import CsvHistory
 
-    history = CsvHistory(args.interactions)
-    start, end = history.span()
-    n = asyncio.run(_service(args, history).rebuild(start, end, args.queue))
+    if args.interactions:
+        start, end = CsvHistory(args.interactions).span()
+    else:
+        _settle(args)
+        last = args.to_day or date.today() + timedelta(days=1)
+        first = args.from_day or last - timedelta(days=args.history_days)
+        start = datetime(first.year, first.month, first.day, tzinfo=UTC).timestamp()
+        end = datetime(last.year, last.month, last.day, tzinfo=UTC).timestamp()
+        if end <= start:
+            raise InvalidInput("--to must be after --from")
+
+    async def go() -> int:
+        async with _open_service(args, args.interactions) as svc:
+            return await svc.rebuild(start, end, args.queue)
+
+    n = asyncio.run(go())
     print(f"rebuilt {n} intervals", file=sys.stderr)
     return 0
 
@@ -702,7 +755,12 @@ def _run_forecast(args: argparse.Namespace) -> int:
         fc = _forecast_from(_read_csv_series(args), args.start, args.days, args.country or None)
     else:
         _need_queue(args)
-        fc = asyncio.run(_service(args).forecast(args.queue, args.start, args.days, args.channel))
+
+        async def go() -> Forecast:
+            async with _open_service(args) as svc:
+                return await svc.forecast(args.queue, args.start, args.days, args.channel)
+
+        fc = asyncio.run(go())
     rows = [
         {
             "start": st.isoformat(),
@@ -780,9 +838,12 @@ def _run_staffing(args: argparse.Namespace) -> int:
         )
     else:
         _need_queue(args)
-        plan = asyncio.run(
-            _service(args).staffing(args.queue, args.start, args.days, targets, args.channel)
-        )
+
+        async def go() -> StaffingPlan:
+            async with _open_service(args) as svc:
+                return await svc.staffing(args.queue, args.start, args.days, targets, args.channel)
+
+        plan = asyncio.run(go())
     data = plan.to_data()
     if args.format == "json":
         print(json.dumps(data, indent=1))
