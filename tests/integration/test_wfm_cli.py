@@ -1,4 +1,8 @@
-"""The ``contactcore wfm`` commands as planners and scripts run them: a real process."""
+"""The ``contactcore wfm`` commands as planners and scripts run them.
+
+The contract checks run a real process; the longer workflows call the same entry point
+in-process (``contactcore.cli.main``), which saves the interpreter start-up per command.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,41 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from contactcore.cli import main
+
 pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def run(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Callable[..., Result]:
+    def _run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> Result:
+        for key, value in (env or {}).items():
+            monkeypatch.setenv(key, value)
+        if cwd is not None:
+            monkeypatch.chdir(cwd)
+        try:
+            code = main(["wfm", *args])
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        out = capsys.readouterr()
+        return Result(code, out.out, out.err)
+
+    return _run
 
 
 def cc(
@@ -47,8 +81,8 @@ def test_erlang_c_json_contract() -> None:
     assert "probability_abandon" not in out
 
 
-def test_erlang_a_json_contract_and_exact_shrinkage() -> None:
-    r = cc(*ERLANG, "--model", "a", "--patience-seconds", "120", "--shrinkage", "0.3",
+def test_erlang_a_json_contract_and_exact_shrinkage(run: Callable[..., Result]) -> None:
+    r = run(*ERLANG, "--model", "a", "--patience-seconds", "120", "--shrinkage", "0.3",
            "--format", "json")  # fmt: skip
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
@@ -59,7 +93,7 @@ def test_erlang_a_json_contract_and_exact_shrinkage() -> None:
     assert out["service_level"] >= 0.8
     assert 0 < out["probability_abandon"] < 0.2
     # 21 raw agents at 30 % shrinkage: 30 exactly (a float ceiling gives 31)
-    r = cc("erlang", "--calls", "170", "--interval-seconds", "1800", "--aht-seconds", "180",
+    r = run("erlang", "--calls", "170", "--interval-seconds", "1800", "--aht-seconds", "180",
            "--target-sl", "0.8", "--threshold-seconds", "20", "--shrinkage", "0.3",
            "--format", "json")  # fmt: skip
     out = json.loads(r.stdout)
@@ -67,8 +101,8 @@ def test_erlang_a_json_contract_and_exact_shrinkage() -> None:
     assert out["agents_after_shrinkage"] == 30
 
 
-def test_zero_calls_need_zero_agents() -> None:
-    r = cc("erlang", "--calls", "0", "--interval-seconds", "900", "--aht-seconds", "300",
+def test_zero_calls_need_zero_agents(run: Callable[..., Result]) -> None:
+    r = run("erlang", "--calls", "0", "--interval-seconds", "900", "--aht-seconds", "300",
            "--target-sl", "0.9", "--threshold-seconds", "10", "--format", "json")  # fmt: skip
     assert r.returncode == 0
     out = json.loads(r.stdout)
@@ -89,14 +123,16 @@ def test_zero_calls_need_zero_agents() -> None:
         ["--calls", "nan"],
     ],
 )
-def test_bad_argument_is_one_line_and_status_2(change: list[str]) -> None:
+def test_bad_argument_is_one_line_and_status_2(
+    change: list[str], run: Callable[..., Result]
+) -> None:
     args = list(ERLANG)
     if change[0] in args:
         i = args.index(change[0])
         args[i + 1] = change[1]
     else:
         args += change
-    r = cc(*args, "--format", "json") if "--format" not in change else cc(*args)
+    r = run(*args, "--format", "json") if "--format" not in change else run(*args)
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert r.stdout == ""
     lines = r.stderr.strip().splitlines()
@@ -104,11 +140,20 @@ def test_bad_argument_is_one_line_and_status_2(change: list[str]) -> None:
     assert "Traceback" not in r.stderr
 
 
-def test_missing_argument_is_one_line() -> None:
-    r = cc("erlang", "--calls", "10", "--format", "json")
+def test_missing_argument_is_one_line(run: Callable[..., Result]) -> None:
+    r = run("erlang", "--calls", "10", "--format", "json")
     assert r.returncode == 2
     assert len(r.stderr.strip().splitlines()) == 1
     assert "--interval-seconds" in r.stderr
+
+
+def test_bad_argument_from_a_real_process() -> None:
+    r = cc(*ERLANG[:2], "-3", *ERLANG[3:], "--format", "json")
+    assert r.returncode == 2
+    assert r.stdout == ""
+    assert r.stderr.strip().splitlines() == [
+        "contactcore wfm erlang: argument --calls: must be >= 0, got -3 (see --help)"
+    ]
 
 
 def test_help_explains() -> None:
@@ -118,13 +163,15 @@ def test_help_explains() -> None:
     assert "--patience-seconds" in r.stdout
 
 
-def test_generate_backtest_import_rebuild_staffing(tmp_path: Path) -> None:
+def test_generate_backtest_import_rebuild_staffing(
+    tmp_path: Path, run: Callable[..., Result]
+) -> None:
     gen = tmp_path / "history.csv"
     inter = tmp_path / "interactions.csv"
-    r = cc("generate", "--out", str(gen), "--interactions", str(inter), "--days", "49",
+    r = run("generate", "--out", str(gen), "--interactions", str(inter), "--days", "49",
            "--start", "2026-08-03", "--daily-volume", "800")  # fmt: skip
     assert r.returncode == 0, r.stderr
-    r = cc("backtest", "--csv", str(gen), "--time-column", "start", "--count-column", "offered",
+    r = run("backtest", "--csv", str(gen), "--time-column", "start", "--count-column", "offered",
            "--aht-column", "aht_seconds", "--horizon-days", "7", "--format", "json")  # fmt: skip
     assert r.returncode == 0, r.stderr
     bt = json.loads(r.stdout)
@@ -133,62 +180,64 @@ def test_generate_backtest_import_rebuild_staffing(tmp_path: Path) -> None:
     assert "statsmodels" in bt["model"]
 
     store = tmp_path / "intervals.csv"
-    r = cc("import", "--csv", str(gen), "--aht-column", "aht_seconds", "--queue", "legacy",
+    r = run("import", "--csv", str(gen), "--aht-column", "aht_seconds", "--queue", "legacy",
            "--store", str(store))  # fmt: skip
     assert r.returncode == 0, r.stderr
-    r = cc("rebuild", "--interactions", str(inter), "--store", str(store))
+    r = run("rebuild", "--interactions", str(inter), "--store", str(store))
     assert r.returncode == 0, r.stderr
     svg = tmp_path / "plan.svg"
-    r = cc("staffing", "--queue", "sales", "--store", str(store), "--days", "1", "--model", "a",
+    r = run("staffing", "--queue", "sales", "--store", str(store), "--days", "1", "--model", "a",
            "--shrinkage", "0.3", "--svg", str(svg), "--format", "json")  # fmt: skip
     assert r.returncode == 0, r.stderr
     plan = json.loads(r.stdout)
     assert len(plan["intervals"]) == 96
     assert plan["targets"]["patience_seconds"] > 0
     assert svg.read_text().startswith("<svg")
-    r = cc("staffing", "--queue", "legacy", "--store", str(store), "--days", "1",
+    r = run("staffing", "--queue", "legacy", "--store", str(store), "--days", "1",
            "--format", "csv")  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[0].startswith("start,volume,aht_seconds,traffic_erlangs")
     assert len(r.stdout.splitlines()) == 97
-    r = cc("forecast", "--csv", str(gen), "--aht-column", "aht_seconds", "--days", "1",
+    r = run("forecast", "--csv", str(gen), "--aht-column", "aht_seconds", "--days", "1",
            "--format", "table")  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert "volume" in r.stdout.splitlines()[0]
 
 
-def test_backtest_bad_column_is_one_line(tmp_path: Path) -> None:
+def test_backtest_bad_column_is_one_line(tmp_path: Path, run: Callable[..., Result]) -> None:
     f = tmp_path / "x.csv"
     f.write_text("when,n\n2026-01-01T00:00:00,1\n")
-    r = cc("backtest", "--csv", str(f), "--time-column", "time", "--count-column", "n",
+    r = run("backtest", "--csv", str(f), "--time-column", "time", "--count-column", "n",
            "--horizon-days", "7", "--format", "json")  # fmt: skip
     assert r.returncode == 2
     assert len(r.stderr.strip().splitlines()) == 1
     assert "no column 'time'" in r.stderr
 
 
-def test_store_and_interval_come_from_settings(tmp_path: Path) -> None:
+def test_store_and_interval_come_from_settings(tmp_path: Path, run: Callable[..., Result]) -> None:
     gen = tmp_path / "h.csv"
-    assert cc("generate", "--out", str(gen), "--days", "21", "--start", "2026-03-02",
+    assert run("generate", "--out", str(gen), "--days", "21", "--start", "2026-03-02",
               "--interval-seconds", "1800").returncode == 0  # fmt: skip
     store = tmp_path / "configured.csv"
     env = {"CONTACTCORE_WFM__STORE": str(store), "CONTACTCORE_WFM__INTERVAL_SECONDS": "1800"}
-    r = cc("import", "--csv", str(gen), "--aht-column", "aht_seconds", "--queue", "q", env=env,
+    r = run("import", "--csv", str(gen), "--aht-column", "aht_seconds", "--queue", "q", env=env,
            cwd=tmp_path)  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert store.exists()
-    r = cc("forecast", "--queue", "q", "--days", "1", "--format", "csv", env=env, cwd=tmp_path)
+    r = run("forecast", "--queue", "q", "--days", "1", "--format", "csv", env=env, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert len(r.stdout.splitlines()) == 1 + 48
     bad = {"CONTACTCORE_WFM__INTERVAL_SECONDS": "7"}
-    r = cc("forecast", "--queue", "q", "--days", "1", env=bad, cwd=tmp_path)
+    r = run("forecast", "--queue", "q", "--days", "1", env=bad, cwd=tmp_path)
     assert r.returncode == 2
     assert "interval_seconds" in r.stderr
 
 
-def test_commands_use_the_configured_database(tmp_path: Path, database_url: str) -> None:
+def test_commands_use_the_configured_database(
+    tmp_path: Path, database_url: str, run: Callable[..., Result]
+) -> None:
     env = {"DATABASE_URL": database_url}
-    r = subprocess.run(
+    up = subprocess.run(
         [sys.executable, "-m", "contactcore", "db", "upgrade"],
         capture_output=True,
         text=True,
@@ -197,27 +246,27 @@ def test_commands_use_the_configured_database(tmp_path: Path, database_url: str)
         timeout=110,
         check=False,
     )
-    assert r.returncode == 0, r.stderr
+    assert up.returncode == 0, up.stderr
     gen = tmp_path / "h.csv"
     inter = tmp_path / "i.csv"
-    r = cc("generate", "--out", str(gen), "--interactions", str(inter), "--days", "21",
+    r = run("generate", "--out", str(gen), "--interactions", str(inter), "--days", "21",
            "--start", "2026-03-02", "--queues", "q_db")  # fmt: skip
     assert r.returncode == 0, r.stderr
-    r = cc("rebuild", "--interactions", str(inter), env=env, cwd=tmp_path)
+    r = run("rebuild", "--interactions", str(inter), env=env, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    r = cc("import", "--csv", str(gen), "--aht-column", "aht_seconds", "--queue", "q_legacy",
+    r = run("import", "--csv", str(gen), "--aht-column", "aht_seconds", "--queue", "q_legacy",
            env=env, cwd=tmp_path)  # fmt: skip
     assert r.returncode == 0, r.stderr
     for queue in ("q_db", "q_legacy"):
-        r = cc("staffing", "--queue", queue, "--days", "1", "--shrinkage", "0.25",
+        r = run("staffing", "--queue", queue, "--days", "1", "--shrinkage", "0.25",
                "--format", "json", env=env, cwd=tmp_path)  # fmt: skip
         assert r.returncode == 0, r.stderr
         plan = json.loads(r.stdout)
         assert len(plan["intervals"]) == 96
         assert max(i["agents_after_shrinkage"] for i in plan["intervals"]) > 0
     # rebuilding from the (empty) recorded interactions keeps both queues' statistics
-    r = cc("rebuild", "--from", "2026-03-02", "--to", "2026-03-23", env=env, cwd=tmp_path)
+    r = run("rebuild", "--from", "2026-03-02", "--to", "2026-03-23", env=env, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    r = cc("forecast", "--queue", "q_legacy", "--days", "1", "--format", "csv", env=env,
+    r = run("forecast", "--queue", "q_legacy", "--days", "1", "--format", "csv", env=env,
            cwd=tmp_path)  # fmt: skip
     assert r.returncode == 0, r.stderr
