@@ -270,3 +270,25 @@ def test_commands_use_the_configured_database(
     r = run("forecast", "--queue", "q_legacy", "--days", "1", "--format", "csv", env=env,
            cwd=tmp_path)  # fmt: skip
     assert r.returncode == 0, r.stderr
+
+
+def test_demo_seed_gives_planners_a_history(
+    tmp_path: Path,
+    sqlite_url: str,
+    run: Callable[..., Result],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", sqlite_url)
+    monkeypatch.delenv("CONTACTCORE_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert main(["db", "upgrade"]) == 0
+    assert main(["demo", "seed"]) == 0
+    assert "planning intervals of history" in capsys.readouterr().out
+    assert main(["demo", "seed"]) == 0
+    assert "; 0 planning intervals" in capsys.readouterr().out  # not generated twice
+    r = run("staffing", "--queue", "general", "--days", "1", "--model", "a", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    plan = json.loads(r.stdout)
+    assert plan["queue_id"].startswith("q_")
+    assert max(i["agents_after_shrinkage"] for i in plan["intervals"]) > 0

@@ -629,6 +629,10 @@ async def _open_service(
     await require_head(url)
     db = await open_database(url)
     try:
+        # Planners name queues; statistics are kept by queue id.
+        name = getattr(args, "queue", None)
+        if name and (queue := await db.queues.get_by_name(name)) is not None:
+            args.queue = queue.id
         history = file_history or SqlHistory(db.engine)
         yield WfmService(SqlIntervalStore(db.engine), history, config)
     finally:

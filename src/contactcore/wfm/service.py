@@ -210,3 +210,40 @@ def _forecast_from(
     if np.all(np.isnan(aht)):
         raise InvalidInput("the history has no handle times; import it with an AHT column")
     return Forecast(start, fc.interval_seconds, fc.volume[n:], aht, fc.model)
+
+
+async def seed_demo_history(
+    store: IntervalStore,
+    queue_ids: Sequence[str],
+    today: date,
+    *,
+    days: int = 56,
+    interval_seconds: int = 900,
+    country: str | None = "US",
+    seed: int = 7,
+) -> int:
+    """Generated history for the queues that have no statistics yet (safe to repeat).
+
+    Lets a fresh demo show real-looking forecasts and staffing; returns intervals written.
+    """
+    from contactcore.wfm.generator import DemoQueue, generate
+
+    have = {q for q, _ in await store.queues()}
+    first = today - timedelta(days=days)
+    written = 0
+    for i, queue_id in enumerate(queue_ids):
+        if queue_id in have:
+            continue
+        demo = DemoQueue(queue_id, daily_volume=400.0 * (1 + i), aht_seconds=200.0 + 40 * i)
+        items = generate(
+            [demo],
+            first,
+            days,
+            country=country or "US",
+            seed=seed + i,
+            interval_seconds=interval_seconds,
+        )
+        rows = intervals.compute(items, interval_seconds, 20.0)
+        await store.replace(_epoch(first), _epoch(today), rows, queue_id)
+        written += len(rows)
+    return written
