@@ -127,5 +127,8 @@ def test_more_agents_never_lower_service_level(
     sls = [x.service_level for x in levels]
     assert all(0.0 <= x <= 1.0 for x in sls)
     assert all(b >= a - 1e-12 for a, b in itertools.pairwise(sls))
+    # occupancy never rises with more agents either: the bisection relies on all three
+    occs = [x.occupancy for x in levels if x.agents > 0]
+    assert all(b <= a + 1e-12 for a, b in itertools.pairwise(occs))
     pabs = [x.probability_abandon or 0.0 for x in levels]
     assert all(b <= a + 1e-12 for a, b in itertools.pairwise(pabs))

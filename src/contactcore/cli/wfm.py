@@ -726,7 +726,9 @@ def _run_rebuild(args: argparse.Namespace) -> int:
 
 
 def _add_period(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--queue", default=None, help="queue in the store")
+    p.add_argument(
+        "--queue", default=None, help="queue name or id (history in the database, or --store)"
+    )
     p.add_argument("--channel", default=None, help="channel of the queue (default: all)")
     _add_csv_columns(p, required=False)
     p.add_argument(
