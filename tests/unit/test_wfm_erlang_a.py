@@ -132,3 +132,11 @@ def test_more_agents_never_lower_service_level(
     assert all(b <= a + 1e-12 for a, b in itertools.pairwise(occs))
     pabs = [x.probability_abandon or 0.0 for x in levels]
     assert all(b <= a + 1e-12 for a, b in itertools.pairwise(pabs))
+
+
+def test_very_patient_callers_staff_like_erlang_c() -> None:
+    # Patience of ~30 years: the search passes overloaded agent counts (N < A) on its way,
+    # which must stay cheap, and ends where Erlang C does.
+    a = raw_agents_erlang_a(360, 1800, 240, 1e9, 0.8, 20)
+    assert a.agents == erlang_c_metrics(54, 48.0, 240, 20).agents == 54
+    assert a.service_level == pytest.approx(erlang_c_metrics(54, 48.0, 240, 20).service_level)

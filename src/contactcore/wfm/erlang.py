@@ -230,11 +230,14 @@ def erlang_a_metrics(
     # Unnormalised log probabilities of states n = 0..N-1 (no wait) ...
     n = np.arange(agents, dtype=np.float64)
     log_free = n * log_a - special.gammaln(n + 1.0)
-    # ... and of N + k (k callers waiting), k = 0..K, truncated where terms are < e^-60.
+    # ... and of N + k (k callers waiting): only a window around the most likely queue
+    # length, outside which terms are below e^-60 of the peak (so a patience of years or
+    # an overloaded queue costs a few thousand terms, not millions).
     log_pn = agents * log_a - math.lgamma(agents + 1.0)
     k_peak = max(0.0, math.ceil(y - c))
-    k_max = int(k_peak + 12.0 * math.sqrt(c + k_peak + 1.0) + 60.0)
-    k = np.arange(k_max + 1, dtype=np.float64)
+    width = 12.0 * math.sqrt(c + k_peak + 1.0) + 60.0
+    k_lo = int(max(0.0, k_peak - width))
+    k = np.arange(k_lo, int(k_peak + width) + 1, dtype=np.float64)
     log_wait = log_pn + k * math.log(y) - (special.gammaln(c + k + 1.0) - special.gammaln(c + 1.0))
     log_total = float(special.logsumexp(log_wait))
     if agents > 0:
