@@ -16,7 +16,6 @@ system:
 $(BIN)/activate: pyproject.toml
 	@echo "make: creating virtualenv in $(VENV)"
 	@$(PYTHON) -m venv $(VENV)
-	@$(BIN)/pip install -q --upgrade pip
 	@$(BIN)/pip install -q -e '.[dev]'
 	@touch $(BIN)/activate
 

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -26,12 +26,25 @@ from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from contactcore import wiring
+from contactcore.acd.history import run_history_consumer
+from contactcore.acd.model import TaskPosition
+from contactcore.acd.service import RoutingService
 from contactcore.adapters import db
 from contactcore.adapters.ari.client import AriClient
 from contactcore.adapters.ari.telephony import AriTelephony
-from contactcore.channels.voice import VoiceChannel, line_test_flow
+from contactcore.adapters.redis.routing_store import RedisRoutingStore
+from contactcore.adapters.redis.stream import RedisStreamSource, RedisStreamTail
+from contactcore.channels.signals import TaskSignals
+from contactcore.channels.voice import CallFlow, CallJournal, VoiceChannel, line_test_flow
+from contactcore.channels.voice_queue import AgentLine, VoiceQueue, VoiceQueueSettings
 from contactcore.core.clock import SystemClock
+from contactcore.core.events import DomainEvent
+from contactcore.core.voice import Leg
 from contactcore.errors import DependencyUnavailable
+from contactcore.ivr.idv import IdentityChecker, IdvPolicy
+from contactcore.ivr.loader import FlowRegistry, install_reload_signal
+from contactcore.ivr.runner import FlowRunner
 from contactcore.settings import Settings
 from contactcore.web.app import build_web_app
 from contactcore.web.health import CheckResult
@@ -98,6 +111,30 @@ def _pid_file(path: Path | None) -> Iterator[None]:
             path.unlink()
 
 
+def ivr_flow(runner: FlowRunner) -> CallFlow:
+    """The call flow of every number with a flow file: the IVR runner, on this call's record."""
+
+    async def run(leg: Leg, journal: CallJournal) -> str:
+        context = runner.new_context(leg).model_copy(
+            update={"interaction_id": journal.interaction_id}
+        )
+        result = await runner.run(leg, context=context)
+        return str(result.outcome)
+
+    return run
+
+
+class SqlEventSink:
+    """The routing engine's events into the history (``acd.ports.EventSink``)."""
+
+    def __init__(self, database: db.Database) -> None:
+        self._db = database
+
+    async def write(self, events: Sequence[DomainEvent]) -> None:
+        for event in events:
+            await self._db.interactions.add_event(event)
+
+
 async def serve(settings: Settings, pid_file: Path | None = None) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -106,18 +143,34 @@ async def serve(settings: Settings, pid_file: Path | None = None) -> int:
     clock = SystemClock()
 
     async with AsyncExitStack() as stack:
+        # -- storage ------------------------------------------------------------
         applied = await db.upgrade(settings.database.url)
         if applied:
             log.info("database migrated: %s", ", ".join(applied))
         database = await db.open_database(settings.database.url, echo=settings.database.echo)
         stack.push_async_callback(database.close)
-        engine = database.engine
         recorder = database.interactions
 
         redis_client = aioredis.Redis.from_url(settings.redis.url)
         stack.push_async_callback(redis_client.aclose)
         await _check_redis(redis_client, settings.redis.url)
+        prefix = settings.redis.key_prefix
 
+        # -- call flows (a bad file stops start-up with the file, node and fault) --
+        registry = FlowRegistry(settings.controller.dialplans_dir)
+        registry.load()
+        install_reload_signal(registry)
+
+        # -- routing ------------------------------------------------------------------
+        routing = RoutingService(RedisRoutingStore(redis_client, prefix), clock)
+        queue_settings: dict[str, VoiceQueueSettings] = {}
+        for record in await database.queues.list():
+            await routing.put_queue(wiring.acd_queue(record))
+            queue_settings[record.name] = wiring.voice_settings(record)
+        log.info("queues: %s", ", ".join(sorted(queue_settings)) or "none")
+        signals = TaskSignals(RedisStreamTail(redis_client, prefix))
+
+        # -- voice --------------------------------------------------------------------
         ari = settings.ari
         telephony = AriTelephony(
             AriClient(ari.url, ari.username, ari.password, request_timeout=ari.request_timeout),
@@ -125,13 +178,80 @@ async def serve(settings: Settings, pid_file: Path | None = None) -> int:
             backoff_initial=ari.reconnect_initial,
             backoff_max=ari.reconnect_max,
         )
+
+        async def agent_line(agent_id: str) -> AgentLine | None:
+            agent = await database.agents.get(agent_id)
+            if agent is None or not agent.sip_endpoint:
+                return None
+            return AgentLine(endpoint=f"PJSIP/{agent.sip_endpoint}", name=agent.name)
+
+        async def position(queue: str, task_id: str) -> TaskPosition | None:
+            for stats in await routing.live_numbers():
+                if stats.queue_id == queue:
+                    return next((t for t in stats.tasks if t.task_id == task_id), None)
+            return None
+
+        legs: dict[str, Leg] = {}
+        voice_queue = VoiceQueue(
+            routing,
+            signals,
+            telephony,
+            legs,
+            agent_line,
+            position,
+            queue_settings,
+            recorder.add_event,
+            clock,
+        )
+        identity = IdentityChecker(
+            database.customers,
+            database.locks,
+            clock,
+            IdvPolicy(
+                default_region=settings.ivr.default_region,
+                max_attempts=settings.ivr.verify_max_attempts,
+                lock_seconds=settings.ivr.verify_lock_seconds,
+            ),
+        )
+        runner = FlowRunner(
+            registry,
+            identity=identity,
+            enqueuer=voice_queue,
+            recorder=recorder.add_event,
+            clock=clock,
+        )
         voice = VoiceChannel(
-            recorder, clock, flows={LINE_TEST_NUMBER: line_test_flow}, default_flow=line_test_flow
+            recorder,
+            clock,
+            flows={LINE_TEST_NUMBER: line_test_flow},
+            default_flow=ivr_flow(runner),
+            legs=legs,
         )
         telephony.set_call_handler(voice.handle)
         stack.push_async_callback(telephony.drain, settings.controller.shutdown_grace)
         await telephony.start(connect_timeout=ari.request_timeout)
 
+        # -- background work: routing decisions, our tasks' events, history -------------
+        stop_work = asyncio.Event()
+        history = RedisStreamSource(redis_client, prefix, "history", f"controller-{os.getpid()}")
+        background = [
+            asyncio.create_task(routing.run(stop_work), name="router"),
+            asyncio.create_task(signals.run(), name="task-signals"),
+            asyncio.create_task(
+                run_history_consumer(history, SqlEventSink(database), stop_work), name="history"
+            ),
+        ]
+
+        async def stop_background() -> None:
+            stop_work.set()
+            _, pending = await asyncio.wait(background, timeout=5.0)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+
+        stack.push_async_callback(stop_background)
+
+        # -- web ------------------------------------------------------------------------
         async def ari_ok() -> CheckResult:
             if telephony.connected:
                 return CheckResult(True, f"event stream up (app {ari.app})")
@@ -142,16 +262,18 @@ async def serve(settings: Settings, pid_file: Path | None = None) -> int:
             return CheckResult(True, "PING answered")
 
         async def db_ok() -> CheckResult:
-            await _check_database(engine)
-            return CheckResult(True, engine.url.get_backend_name())
+            await _check_database(database.engine)
+            return CheckResult(True, database.engine.url.get_backend_name())
 
-        registry = CollectorRegistry()
-        registry.register(ControllerCollector(telephony))
-        app = build_web_app({"asterisk": ari_ok, "redis": redis_ok, "database": db_ok}, registry)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        stack.push_async_callback(runner.cleanup)
-        site = web.TCPSite(runner, settings.web.host, settings.web.port)
+        registry_metrics = CollectorRegistry()
+        registry_metrics.register(ControllerCollector(telephony))
+        app = build_web_app(
+            {"asterisk": ari_ok, "redis": redis_ok, "database": db_ok}, registry_metrics
+        )
+        runner_web = web.AppRunner(app, access_log=None)
+        await runner_web.setup()
+        stack.push_async_callback(runner_web.cleanup)
+        site = web.TCPSite(runner_web, settings.web.host, settings.web.port)
         try:
             await site.start()
         except OSError as exc:

@@ -12,6 +12,9 @@ sessions must run at once on one machine:
     CONTACTCORE_E2E_RTP_START  (default 21000)
     CONTACTCORE_E2E_RTP_END    (default 21999)
 
+Tests that need an Asterisk of their own use ``e2e_settings(slot=N)``, whose ports
+are derived from these, so moving the base ports moves every e2e instance.
+
 Other settings (ARI user and password, sandbox root, ...) come from the usual
 settings file and ``CONTACTCORE_*`` variables. The fixture's value is a
 :class:`contactcore.sandbox.testkit.E2ESandbox`: ``settings`` for the controller under
@@ -31,6 +34,25 @@ from contactcore.sandbox.service import Sandbox, SandboxConfig
 from contactcore.sandbox.testkit import E2ESandbox, e2e_settings
 
 log = logging.getLogger(__name__)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Build the root filesystem (first run on a machine: about a minute) before any test.
+
+    Done here rather than in the fixture so the build does not count against the
+    first test's timeout, and its progress shows on the terminal.
+    """
+    if session.config.option.collectonly:
+        return
+    if not any(item.get_closest_marker("e2e") for item in session.items):
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+
+    def show(line: str) -> None:
+        if reporter is not None:
+            reporter.write_line(f"sandbox: {line}")
+
+    Sandbox(SandboxConfig.from_settings(e2e_settings()), progress=show).ensure_built()
 
 
 @pytest.fixture(scope="session")

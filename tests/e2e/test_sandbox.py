@@ -147,7 +147,7 @@ def test_cli_status_and_command(
 
 async def test_life_cycle_of_a_second_instance(tmp_path: Path) -> None:
     """up, status, up again, reload, restart, a call, down: and nothing left behind."""
-    settings = e2e_settings(instance="e2e-life", sip_port=5064, ari_port=8092, rtp=(22000, 22999))
+    settings = e2e_settings(slot=1, name="life")
     sounds = tmp_path / "sounds"
     sounds.mkdir()
     _tone(sounds / "e2e-tone.wav", seconds=0.4)
@@ -181,17 +181,17 @@ async def test_life_cycle_of_a_second_instance(tmp_path: Path) -> None:
         shown = sandbox.asterisk_cli("dialplan show e2e-extra").stdout
         assert "Hangup()" in shown
 
-        moved = replace(config, sip_port=5068)
+        moved = replace(config, sip_port=config.sip_port + 1)
         sandbox = Sandbox(moved, progress=lines.append)
         restarted = sandbox.up()
         assert restarted.action == "restarted"
         assert restarted.pid != first.pid
         assert not process.alive(first.pid)
         transport = sandbox.asterisk_cli("pjsip show transport transport-udp").stdout
-        assert "127.0.0.1:5068" in transport
+        assert f"127.0.0.1:{moved.sip_port}" in transport
 
         other = E2ESandbox(sandbox, settings.model_copy(
-            update={"sandbox": settings.sandbox.model_copy(update={"sip_port": 5068})}
+            update={"sandbox": settings.sandbox.model_copy(update={"sip_port": moved.sip_port})}
         ), tmp_path / "sipp")  # fmt: skip
         recording = sandbox.paths.recordings / "e2e-life.wav"
         recording.unlink(missing_ok=True)
@@ -217,7 +217,7 @@ async def test_life_cycle_of_a_second_instance(tmp_path: Path) -> None:
     assert stopped == [pid]
     assert not process.alive(pid)
     assert sandbox.servers() == []
-    leftovers = _processes_mentioning(config.root, b"asterisk-e2e-life")
+    leftovers = _processes_mentioning(config.root, f"asterisk-{config.instance}/".encode())
     assert leftovers == []
     assert not sandbox.paths.pid_file.exists()
     assert sandbox.down() == []
@@ -265,24 +265,26 @@ def _tone(path: Path, seconds: float) -> None:
 
 
 def test_taken_port_is_reported_with_its_owner() -> None:
-    settings = e2e_settings(instance="e2e-busy", sip_port=5069, ari_port=8093, rtp=(24000, 24099))
+    settings = e2e_settings(slot=2, name="busy")
+    port = settings.sandbox.sip_port
     sandbox = Sandbox(SandboxConfig.from_settings(settings))
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 5069))
+        s.bind(("127.0.0.1", port))
         with pytest.raises(SandboxError) as err:
             sandbox.up()
     line = str(err.value)
-    assert f"port 5069/udp on 127.0.0.1 is taken by PID {os.getpid()}" in line
+    assert f"port {port}/udp on 127.0.0.1 is taken by PID {os.getpid()}" in line
     assert "CONTACTCORE_SANDBOX__SIP_PORT" in line
     assert sandbox.servers() == []
 
 
 def test_overlapping_rtp_range_is_refused(asterisk_sandbox: E2ESandbox) -> None:
     s = asterisk_sandbox.settings.sandbox
-    settings = e2e_settings(
-        instance="e2e-overlap", sip_port=5067, ari_port=8097, rtp=(s.rtp_start, s.rtp_start + 99)
+    settings = e2e_settings(slot=3, name="overlap")
+    config = replace(
+        SandboxConfig.from_settings(settings), rtp_start=s.rtp_start + 50, rtp_end=s.rtp_start + 99
     )
-    sandbox = Sandbox(SandboxConfig.from_settings(settings))
+    sandbox = Sandbox(config)
     with pytest.raises(SandboxError, match=f"overlap those of running instance '{s.instance}'"):
         sandbox.up()
     assert sandbox.servers() == []

@@ -53,7 +53,7 @@ async def test_seed_twice_changes_nothing_and_repairs(database_url: str) -> None
         assert sup[0].role == "supervisor"
         assert sup[1] is not None
         assert verify_secret(sup[1], "demo-supervisor")
-        vip = await db.customers.find_by_phone("+447700900001")
+        vip = await db.customers.find_by_phone("+12025550101")
         assert vip is not None
         assert vip.tier == "vip"
         pin = await db.customers.pin_hash(vip.id)
@@ -66,7 +66,7 @@ async def test_seed_twice_changes_nothing_and_repairs(database_url: str) -> None
         await db.queues.update(general.id, open=False)
         third = await seed_demo(db)
         assert third.updated == {"queues": 1, "agents": 1, "customers": 1}
-        repaired = await db.customers.find_by_phone("+447700900001")
+        repaired = await db.customers.find_by_phone("+12025550101")
         assert repaired == vip
         assert await db.agents.get(a1.id) == a1
         assert await db.queues.get(general.id) == general

@@ -116,6 +116,12 @@ async def test_customer_link_must_exist(db: Database) -> None:
     assert got.customer_id == c.id
     with pytest.raises(Conflict):
         await db.interactions.annotate("ix_c", customer_id="cu_missing")
+    await db.interactions.start("ix_d", "chat", T0 + 60)
+    await db.interactions.annotate("ix_d", customer_id=c.id)
+    await db.interactions.start("ix_e", "voice", T0 + 120)
+    history = await db.interactions.list_for_customer(c.id)
+    assert [x.id for x in history] == ["ix_d", "ix_c"]
+    assert [x.id for x in await db.interactions.list_for_customer(c.id, limit=1)] == ["ix_d"]
 
 
 async def test_batch_of_events_with_redeliveries(db: Database) -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, inspect
 
 from contactcore.adapters.db import build_engine, current, downgrade, head_revision, upgrade
+from contactcore.adapters.db.migrate import MigrationFailed
 from contactcore.adapters.db.tables import metadata
 from contactcore.cli import main
 
@@ -47,6 +50,12 @@ async def test_upgrade_from_empty_is_idempotent(database_url: str) -> None:
     assert await upgrade(database_url) == []
     assert await current(database_url) == head_revision()
     assert await _tables(database_url) >= TABLES
+
+
+async def test_processes_starting_together_migrate_once(database_url: str) -> None:
+    results = await asyncio.gather(*(upgrade(database_url) for _ in range(4)))
+    assert sorted(results) == [[], [], [], [head_revision()]]
+    assert await current(database_url) == head_revision()
 
 
 async def test_downgrade_to_base_and_up_again(database_url: str) -> None:
@@ -111,3 +120,20 @@ async def test_sqlite_runs_in_wal_mode_with_foreign_keys(sqlite_url: str) -> Non
             assert (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar() == 1
     finally:
         await engine.dispose()
+
+
+async def test_failed_migration_is_one_clear_error(database_url: str) -> None:
+    """A table made by hand collides with the first migration: an error, not a crash."""
+    engine = build_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.exec_driver_sql("CREATE TABLE skills (id VARCHAR(40) PRIMARY KEY)")
+    finally:
+        await engine.dispose()
+    with pytest.raises(MigrationFailed, match="migration failed") as err:
+        await upgrade(database_url)
+    assert "skills" in str(err.value)
+    assert "\n" not in str(err.value)
+    assert await current(database_url) is None
+    # All or nothing: the tables created before the collision were rolled back.
+    assert await _tables(database_url) == {"skills"}

@@ -139,6 +139,22 @@ async def test_open_tasks_survive_and_list_in_order(db: Database) -> None:
     assert await db.tasks.get("tk_1") is None
 
 
+async def test_tasks_in_bulk(db: Database) -> None:
+    batch = [
+        TaskRecord(f"tk_{i:04d}", "chat", f"q_{i % 3}", i % 5, "queued", float(i), float(i))
+        for i in range(400)
+    ]
+    await db.tasks.upsert_many(batch)
+    await db.tasks.upsert_many([TaskRecord("tk_0000", "chat", "q_9", 7, "offered", 0.0, 1.0)])
+    await db.tasks.upsert_many([])
+    listed = await db.tasks.list()
+    assert len(listed) == 400
+    assert listed[0] == TaskRecord("tk_0000", "chat", "q_9", 7, "offered", 0.0, 1.0)
+    assert listed[1:] == batch[1:]
+    assert await db.tasks.delete_many([t.id for t in batch[:100]]) == 100
+    assert len(await db.tasks.list()) == 300
+
+
 async def test_one_open_callback_per_number_and_queue(db: Database) -> None:
     first, created = await db.callbacks.request(
         "+447700900001", "q_a", "tk_1", window_start=100.0, data={"ewt": 300}
@@ -159,6 +175,8 @@ async def test_one_open_callback_per_number_and_queue(db: Database) -> None:
     assert created
     assert [c.id for c in await db.callbacks.list_pending()] == [other_queue.id, first.id]
     assert [c.id for c in await db.callbacks.list_pending("q_a")] == [first.id]
+    assert [c.id for c in await db.callbacks.list_pending(due_by=100.0)] == [other_queue.id]
+    assert len(await db.callbacks.list_pending(due_by=200.0)) == 2
 
     tried = await db.callbacks.record_attempt(first.id, "pending", "no-answer")
     tried = await db.callbacks.record_attempt(first.id, "failed", "busy")

@@ -11,6 +11,8 @@ import pytest
 
 pytestmark = pytest.mark.integration
 
+REPO = Path(__file__).resolve().parents[2]
+
 
 def serve(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("CONTACTCORE_")}
@@ -24,6 +26,7 @@ def serve(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
             "CONTACTCORE_LOG__DIR": str(tmp_path / "log"),
             "CONTACTCORE_ARI__URL": "http://127.0.0.1:9",
             "CONTACTCORE_ARI__REQUEST_TIMEOUT": "1",
+            "CONTACTCORE_CONTROLLER__DIALPLANS_DIR": str(REPO / "dialplans"),
         }
     )
     base.update(env)

@@ -97,6 +97,7 @@ def test_missing_debootstrap_says_how_to_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(rootfs, "SBIN_DIRS", ())
     with pytest.raises(SandboxError, match="apt-get install debootstrap"):
         rootfs.build(
             tmp_path / "rootfs", suite="forky", mirror="http://m.example.org/debian", uid=64060,
@@ -117,3 +118,13 @@ def test_nothing_is_mounted_under_a_fresh_directory(tmp_path: Path) -> None:
     (tmp_path / "partial" / "etc").mkdir(parents=True)
     rootfs.remove_tree(tmp_path / "partial")
     assert not (tmp_path / "partial").exists()
+
+
+def test_a_foreign_directory_is_never_replaced(tmp_path: Path) -> None:
+    (tmp_path / "precious.txt").write_text("keep me")
+    with pytest.raises(SandboxError, match="not a sandbox root filesystem"):
+        rootfs.build(
+            tmp_path, suite="forky", mirror="http://m.example.org/debian", uid=64060,
+            progress=print,
+        )  # fmt: skip
+    assert (tmp_path / "precious.txt").read_text() == "keep me"

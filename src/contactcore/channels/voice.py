@@ -73,11 +73,14 @@ class VoiceChannel:
         clock: Clock,
         flows: Mapping[str, CallFlow],
         default_flow: CallFlow | None = None,
+        legs: dict[str, Leg] | None = None,
     ) -> None:
         self._recorder = recorder
         self._clock = clock
         self._flows = flows
         self._default = default_flow
+        # every call in progress, by call id (the queue finds its caller's leg here)
+        self.legs: dict[str, Leg] = legs if legs is not None else {}
 
     def flow_for(self, number: str) -> CallFlow | None:
         return self._flows.get(number, self._default)
@@ -100,6 +103,7 @@ class VoiceChannel:
             leg.called_number,
         )
         outcome = "failed"
+        self.legs[leg.call_id] = leg
         try:
             flow = self.flow_for(leg.called_number)
             if flow is None:
@@ -116,6 +120,7 @@ class VoiceChannel:
             outcome = "interrupted"
             raise
         finally:
+            self.legs.pop(leg.call_id, None)
             await self._close(journal, leg, outcome)
 
     async def _close(self, journal: CallJournal, leg: Leg, outcome: str) -> None:

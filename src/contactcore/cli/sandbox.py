@@ -17,7 +17,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "sandbox",
         help="the local Asterisk sandbox (build, start, stop, console)",
-        description=__doc__,
+        description=(
+            "The local Asterisk sandbox: Asterisk 22 from Debian's packages in a cached root "
+            "filesystem, run under chroot on 127.0.0.1 only. --instance runs several side by "
+            "side, each with its own ports (CONTACTCORE_SANDBOX__SIP_PORT, __ARI_PORT, "
+            "__RTP_START, __RTP_END)."
+        ),
     )
     actions = p.add_subparsers(dest="sandbox_command", metavar="ACTION", required=True)
 

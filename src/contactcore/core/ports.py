@@ -29,3 +29,11 @@ class InteractionRecorder(Protocol):
     async def add_event(self, event: DomainEvent) -> None: ...
 
     async def finish(self, interaction_id: str, ended_at: float, outcome: str) -> None: ...
+
+
+class EventFeed(Protocol):
+    """The live event stream as one process follows it (no acknowledgement, no replay)."""
+
+    async def read(self, count: int, block_ms: int) -> list[DomainEvent]:
+        """The next events, waiting up to ``block_ms`` for some (may return none)."""
+        ...

@@ -66,17 +66,16 @@ def find_servers(root: Path, config_file: str) -> list[int]:
     return sorted(pids)
 
 
-def instance_of(pid: int, root: Path) -> str | None:
-    """The sandbox instance a pid serves (from its -C path), if it is one of ours."""
+def sandbox_of(pid: int) -> tuple[str, str] | None:
+    """(instance, root) of a sandbox Asterisk server, from its root and its -C path."""
     info = _read_proc(pid)
-    if info is None or info.root != str(root.resolve()):
+    if info is None or not info.argv or not info.argv[0].endswith("asterisk"):
         return None
     args = list(info.argv)
     if "-C" in args and args.index("-C") + 1 < len(args):
-        conf = args[args.index("-C") + 1]
-        parent = Path(conf).parent.name
+        parent = Path(args[args.index("-C") + 1]).parent.name
         if parent.startswith("asterisk-"):
-            return parent[len("asterisk-") :]
+            return parent[len("asterisk-") :], info.root
     return None
 
 

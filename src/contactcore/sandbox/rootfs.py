@@ -42,6 +42,23 @@ Progress = Callable[[str], None]
 HEARTBEAT = 10.0  # seconds between progress lines while debootstrap works
 
 
+# Root's PATH may lack the sbin directories (e.g. `su` without `-`); look there too.
+SBIN_DIRS: tuple[str, ...] = ("/usr/sbin", "/sbin")
+
+
+def find_tool(name: str) -> str | None:
+    """Absolute path of a system tool (chroot, debootstrap) or None."""
+    search = os.pathsep.join([os.environ.get("PATH", ""), *SBIN_DIRS])
+    return shutil.which(name, path=search)
+
+
+def chroot_tool() -> str:
+    found = find_tool("chroot")
+    if found is None:
+        raise SandboxError("sandbox: chroot not found: apt-get install coreutils")
+    return found
+
+
 def is_built(root: Path) -> bool:
     return (root / str(MARKER).lstrip("/")).is_file() and (root / "usr/sbin/asterisk").is_file()
 
@@ -53,7 +70,7 @@ def run_in_chroot(
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "HOME": "/root"}
     try:
         proc = subprocess.run(
-            ["chroot", str(root), *argv],
+            [chroot_tool(), str(root), *argv],
             capture_output=True,
             text=True,
             env=env,
@@ -94,7 +111,8 @@ def mounts_under(path: Path) -> list[Path]:
 def remove_tree(path: Path) -> None:
     """Delete a (partial) root filesystem, unmounting anything inside it first."""
     for point in mounts_under(path):
-        subprocess.run(["umount", "-l", str(point)], check=False, capture_output=True)
+        umount = find_tool("umount") or "umount"
+        subprocess.run([umount, "-l", str(point)], check=False, capture_output=True)
     if mounts_under(path):
         raise SandboxError(
             f"sandbox: {path} still has file systems mounted inside it: "
@@ -156,7 +174,7 @@ def debootstrap(
 ) -> None:
     """Run debootstrap into ``target``; progress lines go to ``progress``."""
     argv = [
-        "debootstrap",
+        find_tool("debootstrap") or "debootstrap",
         "--variant=minbase",
         "--include=" + ",".join(PACKAGES),
         suite,
@@ -219,6 +237,7 @@ def debootstrap(
             raise
         finally:
             watch.close()
+            proc.stdout.close()
         code = proc.wait()
     if code != 0:
         tail = [ln for ln in log_file.read_text(errors="replace").splitlines() if ln.strip()]
@@ -240,10 +259,17 @@ def build(
     timeout: float = 1800.0,
 ) -> None:
     """Build the root filesystem at ``root`` (the caller holds the build lock)."""
-    if shutil.which("debootstrap") is None or not SCRIPT.is_file():
+    if find_tool("debootstrap") is None or not SCRIPT.is_file():
         raise SandboxError(
             "sandbox: debootstrap is missing: install it with 'apt-get install debootstrap' "
             "(or run 'make system')"
+        )
+    marker = root / str(MARKER).lstrip("/")
+    if root.exists() and any(root.iterdir()) and not marker.is_file():
+        # Never replace a directory we did not make (a mistyped sandbox.root).
+        raise SandboxError(
+            f"sandbox: {root} exists and is not a sandbox root filesystem: set "
+            "sandbox.root (CONTACTCORE_SANDBOX__ROOT) to a new or empty directory"
         )
     root.parent.mkdir(parents=True, exist_ok=True)
     for stale in root.parent.glob(f"{root.name}.building-*"):
@@ -255,8 +281,7 @@ def build(
         with _terminate_as_interrupt():
             debootstrap(target, suite, mirror, progress, log_file, timeout)
         set_asterisk_ids(target, uid, progress)
-        marker = target / str(MARKER).lstrip("/")
-        marker.write_text(
+        (target / str(MARKER).lstrip("/")).write_text(
             f"suite={suite}\nmirror={mirror}\nbuilt={time.strftime('%FT%TZ', time.gmtime())}\n"
         )
         if root.exists():

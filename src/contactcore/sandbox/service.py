@@ -13,7 +13,6 @@ import fcntl
 import json
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -168,8 +167,7 @@ class Sandbox:
                 "sandbox: must run as root (debootstrap and chroot need it): "
                 "sudo contactcore sandbox ..."
             )
-        if shutil.which("chroot") is None:
-            raise SandboxError("sandbox: chroot not found: apt-get install coreutils")
+        rootfs.chroot_tool()
 
     def _require_built(self) -> None:
         if not rootfs.is_built(self.config.root):
@@ -277,9 +275,12 @@ class Sandbox:
             who = "another process"
             if owner is not None:
                 pid, comm = owner
-                other = process.instance_of(pid, c.root)
-                who = f"PID {pid} ({comm}"
-                who += f", sandbox instance '{other}')" if other else ")"
+                who = f"PID {pid} ({comm})"
+                found = process.sandbox_of(pid)
+                if found is not None:
+                    other, other_root = found
+                    where = "" if other_root == str(c.root.resolve()) else f" in {other_root}"
+                    who = f"PID {pid} ({comm}, sandbox instance '{other}'{where})"
             raise SandboxError(
                 f"sandbox: port {port}/{proto} on {LOOPBACK} is taken by {who}: stop it, "
                 f"or give instance '{c.instance}' another port (CONTACTCORE_SANDBOX__{key})"
@@ -355,7 +356,7 @@ class Sandbox:
         messages = self.paths.log / "messages"
         self._log_offset = messages.stat().st_size if messages.is_file() else 0
         argv = [
-            "chroot",
+            rootfs.chroot_tool(),
             str(c.root),
             str(ASTERISK_BIN),
             "-C",
@@ -521,7 +522,7 @@ class Sandbox:
     def cli_argv(self, command: Sequence[str]) -> list[str]:
         """The host command line for ``asterisk -r`` (interactive) or ``-rx COMMAND``."""
         argv = [
-            "chroot",
+            rootfs.chroot_tool(),
             str(self.config.root),
             str(ASTERISK_BIN),
             "-C",

@@ -21,28 +21,30 @@ from contactcore.settings import Settings, load_settings
 SIPP_DIR = Path(__file__).resolve().parents[3] / "tests" / "e2e" / "sipp"
 
 
-def e2e_settings(
-    *,
-    instance: str | None = None,
-    sip_port: int | None = None,
-    ari_port: int | None = None,
-    rtp: tuple[int, int] | None = None,
-) -> Settings:
-    """Settings whose sandbox ports and ``ari.url`` agree, for an e2e instance."""
+def e2e_settings(slot: int = 0, name: str | None = None) -> Settings:
+    """Settings for an e2e instance whose sandbox ports and ``ari.url`` agree.
+
+    Slot 0 is the session instance (``CONTACTCORE_E2E_*``, default ``test`` on SIP
+    5062, ARI 8090, RTP 21000-21999). A test that needs an instance of its own takes
+    slot N: instance ``<base>-<name or N>``, SIP and ARI ports + 2N, RTP range shifted
+    by N range widths. Moving the base ports therefore moves every e2e instance, so two
+    test sessions can share a machine.
+    """
     env = os.environ
-    ari = ari_port or int(env.get("CONTACTCORE_E2E_ARI_PORT", "8090"))
-    rtp_start, rtp_end = rtp or (
-        int(env.get("CONTACTCORE_E2E_RTP_START", "21000")),
-        int(env.get("CONTACTCORE_E2E_RTP_END", "21999")),
-    )
+    base_instance = env.get("CONTACTCORE_E2E_INSTANCE", "test")
+    sip = int(env.get("CONTACTCORE_E2E_SIP_PORT", "5062")) + 2 * slot
+    ari = int(env.get("CONTACTCORE_E2E_ARI_PORT", "8090")) + 2 * slot
+    rtp_start = int(env.get("CONTACTCORE_E2E_RTP_START", "21000"))
+    rtp_end = int(env.get("CONTACTCORE_E2E_RTP_END", "21999"))
+    width = rtp_end - rtp_start + 1
     base = load_settings()
     sandbox = base.sandbox.model_copy(
         update={
-            "instance": instance or env.get("CONTACTCORE_E2E_INSTANCE", "test"),
-            "sip_port": sip_port or int(env.get("CONTACTCORE_E2E_SIP_PORT", "5062")),
+            "instance": f"{base_instance}-{name or slot}" if slot else base_instance,
+            "sip_port": sip,
             "ari_port": ari,
-            "rtp_start": rtp_start,
-            "rtp_end": rtp_end,
+            "rtp_start": rtp_start + slot * width,
+            "rtp_end": rtp_end + slot * width,
         }
     )
     ari_settings = base.ari.model_copy(update={"url": f"http://127.0.0.1:{ari}"})

@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Any
 
 
+REPO = Path(__file__).resolve().parents[3]
+
+
 @dataclass
 class Controller:
     """A running controller; ``env`` is what it was started with."""
@@ -77,6 +80,7 @@ def start_controller(
             "CONTACTCORE_WEB__PORT": str(web_port),
             "CONTACTCORE_LOG__DIR": str(tmp / "log"),
             "CONTACTCORE_CONTROLLER__SHUTDOWN_GRACE": "10",
+            "CONTACTCORE_CONTROLLER__DIALPLANS_DIR": str(REPO / "dialplans"),
         }
     )
     env.update(env_overrides)

@@ -165,6 +165,14 @@ class AriLeg:
                         # other keys during a prompt are discarded
             self._check()
             return PlayResult()
+        except asyncio.CancelledError:
+            # The owner moved on (e.g. an agent answered): silence the prompt at once, or
+            # Asterisk would finish it before bridging.
+            if not self._gone.is_set():
+                with contextlib.suppress(AriError, TimeoutError):
+                    async with asyncio.timeout(2.0):
+                        await asyncio.shield(self._stop_playback(playback_id))
+            raise
         finally:
             self._playbacks.pop(playback_id, None)
 
@@ -376,6 +384,12 @@ class AriTelephony:
                 )
             return leg
         except BaseException:
+            # No answer, or the owner gave up (e.g. the caller left): never leave the
+            # agent's phone ringing.
+            if not leg.hung_up:
+                with contextlib.suppress(AriError, TimeoutError):
+                    async with asyncio.timeout(2.0):
+                        await asyncio.shield(leg.hangup())
             self._legs.pop(channel_id, None)
             raise
 

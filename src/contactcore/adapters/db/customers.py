@@ -136,7 +136,7 @@ async def _load(conn: AsyncConnection, where: Any) -> CustomerRecord | None:
     )
 
 
-class VerificationLockStore(Repository):
+class VerificationLockRepository(Repository):
     """Failed-PIN counters per account; a lock outlives restarts because it is in SQL."""
 
     async def get(self, account_number: str) -> VerificationLock:

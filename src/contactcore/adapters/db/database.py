@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contactcore.adapters.db.agents import AgentRepository, AgentSessionRepository
-from contactcore.adapters.db.customers import CustomerRepository, VerificationLockStore
+from contactcore.adapters.db.customers import CustomerRepository, VerificationLockRepository
 from contactcore.adapters.db.engine import build_engine, check_connection
 from contactcore.adapters.db.interactions import InteractionRepository
 from contactcore.adapters.db.queues import QueueRepository, SkillRepository
 from contactcore.adapters.db.tasks import CallbackRepository, OpenTaskRepository
 from contactcore.core.clock import Clock, SystemClock
 
+if TYPE_CHECKING:
+    from contactcore.core.directory import CustomerDirectory, VerificationLockStore
+    from contactcore.core.ports import InteractionRecorder
+
 
 @dataclass(frozen=True, slots=True)
 class Database:
     engine: AsyncEngine
     customers: CustomerRepository
-    locks: VerificationLockStore
+    locks: VerificationLockRepository
     skills: SkillRepository
     queues: QueueRepository
     agents: AgentRepository
@@ -34,7 +39,7 @@ class Database:
         return cls(
             engine=engine,
             customers=CustomerRepository(engine, clock),
-            locks=VerificationLockStore(engine, clock),
+            locks=VerificationLockRepository(engine, clock),
             skills=SkillRepository(engine, clock),
             queues=QueueRepository(engine, clock),
             agents=AgentRepository(engine, clock),
@@ -57,3 +62,12 @@ async def open_database(url: str, *, echo: bool = False, clock: Clock | None = N
         await engine.dispose()
         raise
     return Database.from_engine(engine, clock)
+
+
+if TYPE_CHECKING:
+
+    def _implements_the_ports(
+        db: Database,
+    ) -> tuple[CustomerDirectory, VerificationLockStore, InteractionRecorder]:
+        """mypy proves here that the repositories satisfy the core ports."""
+        return db.customers, db.locks, db.interactions

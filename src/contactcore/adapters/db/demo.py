@@ -2,8 +2,10 @@
 
 Rows are matched by natural key (skill and queue name, username, account number) and
 updated in place, and a stored argon2 hash is kept while it still matches the demo
-secret, so seeding twice changes nothing. Phone numbers are E.164 in the default
-demo region GB, from Ofcom's drama range +44 7700 900xxx (never a real subscriber).
+secret, so seeding twice changes nothing. Phone numbers are E.164 in the demo region
+US, from the fictional range 555-0100..0199 (never a real subscriber). Not the UK
+drama range +44 7700 900xxx: libphonenumber (``phonenumbers``) reports those numbers
+as invalid, so validation in ID&V and callbacks would refuse them.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from contactcore.adapters.db.hashing import verify_secret_async
 
 log = logging.getLogger(__name__)
 
-DEMO_REGION = "GB"
+DEMO_REGION = "US"
 
 # The demo secrets are printed for everyone to try, so a slow hash protects nothing:
 # cheap argon2id parameters keep seeding quick. Verification reads the parameters
@@ -72,18 +74,18 @@ def _queue_config(
 # name -> (timezone, config)
 QUEUES: dict[str, tuple[str, dict[str, Any]]] = {
     "general": (
-        "Europe/London",
+        "America/New_York",
         _queue_config({"english": 1}, entry_numbers=["100"]),
     ),
     "billing": (
-        "Europe/London",
+        "America/New_York",
         _queue_config(
             {"billing": 1, "english": 1},
             overflow={"after_seconds": 180, "queue": "general"},
         ),
     ),
     "support": (
-        "Europe/London",
+        "America/New_York",
         _queue_config(
             {"tech_support": 1, "english": 1},
             strategy="best_skill",
@@ -91,7 +93,7 @@ QUEUES: dict[str, tuple[str, dict[str, Any]]] = {
         ),
     ),
     "vip": (
-        "Europe/London",
+        "America/New_York",
         _queue_config(
             {"english": 1},
             strategy="best_skill",
@@ -176,11 +178,11 @@ class DemoCustomer:
 
 
 CUSTOMERS: tuple[DemoCustomer, ...] = (
-    DemoCustomer("10000001", "2468", "Victoria Hale", "vip", ("+447700900001",)),
-    DemoCustomer("10000002", "4242", "Arthur Dent", "a", ("+447700900002", "+447700900012")),
-    DemoCustomer("10000003", "1357", "Beth Jones", "b", ("+447700900003",)),
-    DemoCustomer("10000004", "9876", "Carlos Diaz", "b", ("+447700900004",)),
-    DemoCustomer("10000005", "1111", "Greta Vogel", "a", ("+447700900005",)),
+    DemoCustomer("10000001", "2468", "Victoria Hale", "vip", ("+12025550101",)),
+    DemoCustomer("10000002", "4242", "Arthur Dent", "a", ("+12025550102", "+12025550112")),
+    DemoCustomer("10000003", "1357", "Beth Jones", "b", ("+12025550103",)),
+    DemoCustomer("10000004", "9876", "Carlos Diaz", "b", ("+12025550104",)),
+    DemoCustomer("10000005", "1111", "Greta Vogel", "a", ("+12025550105",)),
 )
 
 

@@ -200,3 +200,15 @@ class InteractionRepository(Repository):
         async with self._tx() as conn:
             rows = (await conn.execute(query)).all()
         return [_interaction(r) for r in rows]
+
+    async def list_for_customer(self, customer_id: str, limit: int = 20) -> list[InteractionRecord]:
+        """The customer's latest interactions, newest first (an agent's context)."""
+        query = (
+            select(interactions)
+            .where(interactions.c.customer_id == customer_id)
+            .order_by(interactions.c.started_at.desc(), interactions.c.id.desc())
+            .limit(limit)
+        )
+        async with self._tx() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_interaction(r) for r in rows]

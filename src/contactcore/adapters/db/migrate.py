@@ -7,8 +7,11 @@ controller's start-up both call :func:`upgrade`.
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -20,7 +23,13 @@ from alembic.util.exc import CommandError
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from contactcore.adapters.db.engine import build_engine, mask_url, unavailable
+from contactcore.adapters.db.engine import (
+    build_engine,
+    check_connection,
+    mask_url,
+    sqlite_path,
+    unavailable,
+)
 from contactcore.errors import ContactcoreError, InvalidInput
 
 log = logging.getLogger(__name__)
@@ -28,6 +37,12 @@ log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 T = TypeVar("T")
+
+
+class MigrationFailed(ContactcoreError):
+    """A migration script failed on this database."""
+
+    error_id = "database.migration_failed"
 
 
 def alembic_config() -> Config:
@@ -42,15 +57,57 @@ def head_revision() -> str:
     return head
 
 
+# Any constant: the PostgreSQL advisory lock that serialises migrating processes.
+_PG_MIGRATION_LOCK = 0x636F6E74
+
+
+@asynccontextmanager
+async def _sqlite_file_lock(url: str) -> AsyncIterator[None]:
+    """Serialise migrations of one SQLite file across processes (DDL is not transactional)."""
+    path = sqlite_path(url)
+    if path is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Opening a small local file is quick; only the wait for the lock goes to a thread.
+    with open(f"{path}.migrate-lock", "w") as handle:  # noqa: ASYNC230
+        await asyncio.to_thread(fcntl.flock, handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 async def _run(url: str, work: Callable[[Connection], T]) -> T:
+    """Run ``work`` in one transaction, one migrating process at a time.
+
+    Several controllers may start at once and all call :func:`upgrade`: on PostgreSQL
+    an advisory lock held for the transaction makes the others wait and then find
+    nothing to do; on SQLite a lock file does the same.
+    """
     # Foreign keys off on SQLite: batch mode rebuilds tables by copy-and-drop, which
     # must not cascade into (or be refused by) the rows that refer to them.
     engine = build_engine(url, foreign_keys=False)
     try:
-        async with engine.begin() as conn:
+        # Reaching the database is checked apart, so that a failure there reads as
+        # "unavailable" and a failure of a migration itself as what it is.
+        await check_connection(engine, url)
+        async with _sqlite_file_lock(url), engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
+            else:
+                # The driver never opens a transaction before DDL; opening one ourselves
+                # makes a failed migration leave nothing behind, as on PostgreSQL.
+                await conn.exec_driver_sql("BEGIN IMMEDIATE")
             return await conn.run_sync(work)
-    except (OSError, SQLAlchemyError, TimeoutError) as exc:
+    except (OSError, TimeoutError) as exc:
         raise unavailable(url, exc) from None
+    except SQLAlchemyError as exc:
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        raise MigrationFailed(
+            f"database {mask_url(url)}: migration failed ({detail[0] if detail else exc!r}); "
+            "nothing was changed"
+        ) from None
     finally:
         await engine.dispose()
 

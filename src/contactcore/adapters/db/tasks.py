@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy import Row, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from contactcore.adapters.db._base import Repository, upsert
+from contactcore.adapters.db._base import Repository, dialect_insert, upsert
 from contactcore.adapters.db.records import CallbackRecord, TaskRecord
 from contactcore.adapters.db.tables import CALLBACK_CLOSED_STATES, callbacks, tasks
 from contactcore.core.ids import new_id
@@ -37,6 +37,25 @@ class OpenTaskRepository(Repository):
     async def upsert(self, task: TaskRecord) -> None:
         async with self._tx() as conn:
             await conn.execute(upsert(conn, tasks, asdict(task), ["id"]))
+
+    async def upsert_many(self, records: Sequence[TaskRecord]) -> None:
+        """Write many tasks in one transaction (rebuilds, batched write-through)."""
+        if not records:
+            return
+        async with self._tx() as conn:
+            stmt: Any = dialect_insert(conn, tasks)
+            columns = [c.name for c in tasks.c if c.name != "id"]
+            await conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[tasks.c.id], set_={c: stmt.excluded[c] for c in columns}
+                ),
+                [asdict(t) for t in records],
+            )
+
+    async def delete_many(self, task_ids: Sequence[str]) -> int:
+        async with self._tx() as conn:
+            result = await conn.execute(delete(tasks).where(tasks.c.id.in_(list(task_ids))))
+        return int(result.rowcount)
 
     async def delete(self, task_id: str) -> bool:
         async with self._tx() as conn:
@@ -172,11 +191,18 @@ class CallbackRepository(Repository):
             ).first()
         return None if row is None else _callback(row)
 
-    async def list_pending(self, queue_id: str | None = None) -> list[CallbackRecord]:
-        """Open callbacks, earliest window first (what to re-enqueue after a restart)."""
+    async def list_pending(
+        self, queue_id: str | None = None, due_by: float | None = None
+    ) -> list[CallbackRecord]:
+        """Open callbacks, earliest window first (what to re-enqueue after a restart).
+
+        ``due_by`` keeps only those whose window has started by then (scheduling).
+        """
         query = select(callbacks).where(_OPEN).order_by(callbacks.c.window_start, callbacks.c.id)
         if queue_id is not None:
             query = query.where(callbacks.c.queue_id == queue_id)
+        if due_by is not None:
+            query = query.where(callbacks.c.window_start <= due_by)
         async with self._tx() as conn:
             rows = (await conn.execute(query)).all()
         return [_callback(r) for r in rows]

@@ -1,0 +1,167 @@
+"""ACD routing benchmark on real Redis; prints JSON.
+
+Sets up agents, skills, queues and waiting tasks under a private key prefix, then routes
+every task: one routing call makes up to ``--batch`` decisions atomically; accepting and
+finishing the offers (to free the agents again) goes in one pipelined round trip. Reports
+decisions per second counting only routing calls, end-to-end assignments per second
+counting everything, the latency of a routing call (an upper bound for each decision in
+it) and the raw PING round trip on the same connection for scale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import time
+import uuid
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from contactcore.acd.model import AgentConfig, Presence, QueueConfig, Strategy, TaskSpec
+from contactcore.acd.service import RoutingService
+from contactcore.adapters.redis.routing_store import RedisRoutingStore
+from contactcore.core.clock import SystemClock
+
+CHANNELS = (("voice", 0.6), ("chat", 0.25), ("email", 0.15))
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return 0.0
+    s = sorted(values)
+    return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
+
+
+async def ping_rtt(client: aioredis.Redis, n: int) -> dict[str, float]:
+    lat = []
+    for _ in range(n):
+        t = time.perf_counter()
+        await client.ping()
+        lat.append((time.perf_counter() - t) * 1000)
+    return {"p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99), "per_s": n / (sum(lat) / 1000)}
+
+
+async def setup(svc: RoutingService, a: argparse.Namespace, rnd: random.Random) -> None:
+    skills = [f"s{i}" for i in range(a.skills)]
+    for i in range(a.queues):
+        await svc.put_queue(
+            QueueConfig(
+                id=f"q{i}",
+                channels=("voice", "chat", "email"),
+                skills={skills[i % a.skills]: rnd.randint(1, 5)},
+                strategy=Strategy.BEST_SKILL if i % 10 == 0 else Strategy.LONGEST_IDLE,
+            )
+        )
+    per_agent = min(5, a.skills)
+    for i in range(a.agents):
+        cfg = AgentConfig(
+            id=f"a{i}",
+            skills={s: rnd.randint(1, 10) for s in rnd.sample(skills, per_agent)},
+            capacity={"voice": 1, "chat": 2, "email": 2},
+        )
+        await svc.login(cfg, Presence.AVAILABLE)
+    names = [c for c, _ in CHANNELS]
+    weights = [w for _, w in CHANNELS]
+    batch: list[TaskSpec] = []
+    for i in range(a.tasks):
+        batch.append(
+            TaskSpec(
+                id=f"t{i}",
+                channel=rnd.choices(names, weights)[0],
+                queue=f"q{rnd.randrange(a.queues)}",
+                priority=rnd.choice((0, 0, 0, 10, 20)),
+            )
+        )
+        if len(batch) == 500:
+            await svc.enqueue_many(batch)
+            batch = []
+    if batch:
+        await svc.enqueue_many(batch)
+
+
+async def run(a: argparse.Namespace) -> dict[str, Any]:
+    rnd = random.Random(a.seed)
+    client = aioredis.Redis.from_url(a.redis_url)
+    prefix = a.prefix or f"bench:{uuid.uuid4().hex[:10]}"
+    store = RedisRoutingStore(client, prefix)
+    clock = SystemClock()
+    svc = RoutingService(store, clock, match_limit=a.batch)
+    try:
+        ping = await ping_rtt(client, 2000)
+        t0 = time.perf_counter()
+        await setup(svc, a, rnd)
+        setup_s = time.perf_counter() - t0
+        call_ms: list[float] = []
+        assigned = 0
+        route_s = 0.0
+        idle_rounds = 0
+        start = time.perf_counter()
+        while assigned < a.tasks and idle_rounds < 3:
+            t = time.perf_counter()
+            offers = await svc.route()
+            dt = time.perf_counter() - t
+            route_s += dt
+            if not offers:
+                idle_rounds += 1
+                continue
+            idle_rounds = 0
+            call_ms.append(dt * 1000)
+            assigned += len(offers)
+            pairs = [[o.task_id, o.agent_id] for o in offers]
+            now = clock.now()
+            await store.execute_many(
+                [("accept", now, {"offers": pairs}), ("finish", now, {"tasks": pairs})]
+            )
+        total_s = time.perf_counter() - start
+        per_decision = [ms / a.batch for ms in call_ms]
+        return {
+            "agents": a.agents,
+            "skills": a.skills,
+            "queues": a.queues,
+            "tasks": a.tasks,
+            "batch": a.batch,
+            "assigned": assigned,
+            "decisions_per_s": assigned / route_s if route_s else 0.0,
+            "assignments_per_s_end_to_end": assigned / total_s if total_s else 0.0,
+            "routing_call_ms": {
+                "p50": pct(call_ms, 50),
+                "p99": pct(call_ms, 99),
+                "mean": statistics.fmean(call_ms) if call_ms else 0.0,
+                "calls": len(call_ms),
+            },
+            "decision_ms_amortised": {"p50": pct(per_decision, 50), "p99": pct(per_decision, 99)},
+            "redis_ping_ms": ping,
+            "setup_s": setup_s,
+        }
+    finally:
+        keys = [k async for k in client.scan_iter(match=f"{prefix}:*", count=1000)]
+        for i in range(0, len(keys), 1000):
+            await client.delete(*keys[i : i + 1000])
+        await client.aclose()
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--agents", type=int, default=2000)
+    p.add_argument("--skills", type=int, default=50)
+    p.add_argument("--queues", type=int, default=100)
+    p.add_argument("--tasks", type=int, default=10000)
+    p.add_argument("--batch", type=int, default=32, help="decisions per routing call")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    p.add_argument("--prefix", default=None, help="key prefix (default: a fresh one)")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    result = asyncio.run(run(parse(argv)))
+    print(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,409 @@
+"""Use cases of the routing engine.
+
+Every state change is one atomic command on the routing store (Redis + Lua), which also
+appends the domain events, so several routers can run against one Redis at once. Time
+comes from the injected clock, so simulation can run the engine on virtual time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from contactcore.acd.model import (
+    AgentConfig,
+    Channel,
+    MaxWaitAction,
+    Offer,
+    Presence,
+    QueueConfig,
+    QueueStats,
+    TaskPosition,
+    TaskSpec,
+)
+from contactcore.acd.ports import RoutingDurableStore, RoutingStore
+from contactcore.acd.rules import EwtInputs, PriorityRules, ewt, overflow_target, routing_score
+from contactcore.core.clock import Clock
+from contactcore.errors import Conflict, ContactcoreError, InvalidInput, NotFound
+
+log = logging.getLogger(__name__)
+
+DURABLE_CHANNELS: frozenset[str] = frozenset({Channel.EMAIL, Channel.CHAT, Channel.CALLBACK})
+
+_ERRORS: dict[str, type[ContactcoreError]] = {
+    "queue_not_found": NotFound,
+    "task_not_found": NotFound,
+    "agent_not_found": NotFound,
+    "queue_closed": Conflict,
+    "task_exists": Conflict,
+    "task_assigned": Conflict,
+    "task_not_waiting": Conflict,
+    "not_offered": Conflict,
+    "not_assigned": Conflict,
+    "channel_not_taken": InvalidInput,
+}
+
+
+class RoutingError(Conflict):
+    error_id = "acd.rejected"
+
+
+def _check(result: Any, **ids: str) -> Any:
+    if isinstance(result, dict) and "err" in result:
+        code = str(result["err"])
+        cls = _ERRORS.get(code, RoutingError)
+        err = cls(f"routing refused: {code}", code=code, **ids)
+        err.error_id = f"acd.{code}"
+        raise err
+    return result
+
+
+def queue_doc(q: QueueConfig) -> dict[str, Any]:
+    """The queue as the store keeps it (names mirror acd.lua)."""
+    doc: dict[str, Any] = {
+        "id": q.id,
+        "open": q.open,
+        "channels": list(q.channels),
+        "skills": dict(q.skills),
+        "strategy": str(q.strategy),
+        "relax": [
+            {"after": s.after_s, "level": s.min_level}
+            for s in q.relaxation
+            if s.min_level is not None
+        ],
+        "offer_timeout": q.offer_timeout_s,
+        "reoffer_after": q.reoffer_after_s,
+        "wrapup": q.wrapup_s,
+        "sl": q.service_level_s,
+        "aging": q.aging_s_per_point,
+    }
+    over = overflow_target(q)
+    if over is not None:
+        doc["overflow_after"], doc["overflow_to"] = over
+    if q.max_wait_s is not None:
+        doc["max_wait"] = q.max_wait_s
+        doc["max_wait_action"] = str(q.max_wait_action)
+    return doc
+
+
+def agent_doc(a: AgentConfig, presence: Presence, reason: str | None) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "skills": dict(a.skills),
+        "capacity": dict(a.capacity),
+        "blocks": {k: list(v) for k, v in a.blocks.items()},
+        "presence": str(presence),
+        "reason": reason or "",
+    }
+
+
+class RoutingService:
+    def __init__(
+        self,
+        store: RoutingStore,
+        clock: Clock,
+        durable: RoutingDurableStore | None = None,
+        priority_rules: PriorityRules | None = None,
+        durable_channels: Iterable[str] = DURABLE_CHANNELS,
+        match_limit: int = 32,
+        scan: int = 32,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.durable = durable
+        self.rules = priority_rules or PriorityRules.default()
+        self.durable_channels = frozenset(durable_channels)
+        self.match_limit = match_limit
+        self.scan = scan
+        self._queues: dict[str, QueueConfig] = {}
+
+    async def _run(self, command: str, args: Mapping[str, Any], **ids: str) -> Any:
+        return _check(await self.store.execute(command, self.clock.now(), args), **ids)
+
+    # ---------------------------------------------------------------- queues
+    async def put_queue(self, queue: QueueConfig) -> None:
+        self._queues[queue.id] = queue
+        await self._run("put_queue", {"queue": queue_doc(queue)}, queue_id=queue.id)
+
+    async def set_queue_open(self, queue_id: str, is_open: bool) -> None:
+        await self._run("set_queue_open", {"queue": queue_id, "open": is_open}, queue_id=queue_id)
+        if queue_id in self._queues:
+            self._queues[queue_id] = self._queues[queue_id].model_copy(update={"open": is_open})
+        log.info("queue %s %s", queue_id, "opened" if is_open else "closed")
+
+    # ---------------------------------------------------------------- agents
+    async def login(
+        self, agent: AgentConfig, presence: Presence = Presence.NOT_READY, reason: str | None = None
+    ) -> None:
+        """Log in (or update) an agent; it stays logged in across Redis restarts."""
+        doc = agent_doc(agent, presence, reason)
+        await self._run("put_agent", {"agent": doc}, agent_id=agent.id)
+        if presence is not Presence.NOT_READY or reason:
+            await self._run(
+                "presence",
+                {"agent": agent.id, "presence": str(presence), "reason": reason},
+                agent_id=agent.id,
+            )
+        if self.durable is not None:
+            await self.durable.save_agent(doc)
+        log.info("agent %s logged in as %s", agent.id, presence)
+
+    async def update_agent(self, agent: AgentConfig) -> None:
+        """Change skills, levels, capacities or cross-channel rules at once."""
+        await self._run("put_agent", {"agent": agent_doc(agent, Presence.NOT_READY, None)})
+        if self.durable is not None:
+            saved = {a["id"]: a for a in await self.durable.list_agents()}
+            old = saved.get(agent.id, {})
+            presence = Presence(old.get("presence", Presence.NOT_READY))
+            await self.durable.save_agent(agent_doc(agent, presence, old.get("reason")))
+
+    async def set_presence(
+        self, agent_id: str, presence: Presence, reason: str | None = None
+    ) -> None:
+        """Pause (not_ready with a reason), unpause (available) or log out (offline)."""
+        await self._run(
+            "presence",
+            {"agent": agent_id, "presence": str(presence), "reason": reason},
+            agent_id=agent_id,
+        )
+        if self.durable is not None:
+            if presence is Presence.OFFLINE:
+                await self.durable.delete_agent(agent_id)
+            else:
+                saved = {a["id"]: a for a in await self.durable.list_agents()}
+                if agent_id in saved:
+                    doc = dict(saved[agent_id]) | {
+                        "presence": str(presence),
+                        "reason": reason or "",
+                    }
+                    await self.durable.save_agent(doc)
+        log.info("agent %s presence %s (%s)", agent_id, presence, reason)
+
+    async def end_wrapup(self, agent_id: str) -> None:
+        await self._run("end_wrapup", {"agent": agent_id}, agent_id=agent_id)
+
+    # ---------------------------------------------------------------- tasks
+    def _task_doc(self, task: TaskSpec, now: float) -> dict[str, Any]:
+        priority = self.rules.priority(task.customer.tier, task.category, task.priority)
+        doc: dict[str, Any] = {
+            "id": task.id,
+            "channel": task.channel,
+            "queue": task.queue,
+            "priority": priority,
+            "enqueued_at": task.enqueued_at if task.enqueued_at is not None else now,
+            "skills": dict(task.skills),
+            "customer": task.customer.model_dump(exclude_none=True),
+            "attributes": dict(task.attributes),
+        }
+        if task.category:
+            doc["attributes"]["category"] = task.category
+        if task.deadline is not None:
+            doc["deadline"] = task.deadline
+        return doc
+
+    async def enqueue(self, task: TaskSpec) -> None:
+        await self.enqueue_many([task])
+
+    async def enqueue_many(self, tasks: Sequence[TaskSpec]) -> None:
+        """Enqueue in one atomic call; stops at nothing, but raises for the first refusal."""
+        now = self.clock.now()
+        docs = [self._task_doc(t, now) for t in tasks]
+        results = await self.store.execute("enqueue", now, {"tasks": docs})
+        for doc, res in zip(docs, results, strict=True):
+            if (
+                "err" not in res
+                and self.durable is not None
+                and doc["channel"] in (self.durable_channels)
+            ):
+                await self.durable.save_task(doc | {"state": "waiting"})
+        for res in results:
+            _check(res, task_id=str(res.get("task")))
+
+    async def withdraw(self, task_id: str, reason: str = "withdrawn") -> None:
+        """The customer left (hang-up, chat closed) or the task became a callback."""
+        await self._run("withdraw", {"task": task_id, "reason": reason}, task_id=task_id)
+        if self.durable is not None:
+            await self.durable.delete_task(task_id)
+
+    async def set_priority(self, task_id: str, priority: float) -> None:
+        await self._run("set_priority", {"task": task_id, "priority": priority}, task_id=task_id)
+
+    async def move_task(self, task_id: str, queue_id: str) -> None:
+        await self._run("move", {"task": task_id, "queue": queue_id}, task_id=task_id)
+
+    # ---------------------------------------------------------------- routing
+    async def route(self, limit: int | None = None) -> list[Offer]:
+        """One atomic batch of routing decisions; returns the offers made."""
+        res = await self._run("match", {"limit": limit or self.match_limit, "scan": self.scan})
+        return [Offer(task_id=t, agent_id=a, queue_id=q, channel=c) for t, a, q, c in res["offers"]]
+
+    async def tick(self) -> dict[str, int]:
+        """Time-driven changes: offers timed out (RONA), wrap-ups over, overflow, max wait."""
+        out: dict[str, int] = await self._run("tick", {})
+        return out
+
+    async def accept(self, task_id: str, agent_id: str) -> None:
+        await self.accept_many([(task_id, agent_id)])
+
+    async def accept_many(self, pairs: Sequence[tuple[str, str]]) -> None:
+        results = await self.store.execute(
+            "accept", self.clock.now(), {"offers": [list(p) for p in pairs]}
+        )
+        for (task_id, agent_id), res in zip(pairs, results, strict=True):
+            _check(res, task_id=task_id, agent_id=agent_id)
+
+    async def reject(self, task_id: str, agent_id: str, reason: str = "rejected") -> None:
+        await self._run(
+            "reject",
+            {"task": task_id, "agent": agent_id, "reason": reason},
+            task_id=task_id,
+            agent_id=agent_id,
+        )
+
+    async def no_answer(self, task_id: str, agent_id: str, reason: str = "no-answer") -> None:
+        """RONA reported by the channel: the agent goes not ready, the task keeps its place."""
+        await self._run(
+            "rona",
+            {"task": task_id, "agent": agent_id, "reason": reason},
+            task_id=task_id,
+            agent_id=agent_id,
+        )
+
+    async def finish(self, task_id: str, agent_id: str) -> None:
+        await self.finish_many([(task_id, agent_id)])
+
+    async def finish_many(self, pairs: Sequence[tuple[str, str]]) -> None:
+        results = await self.store.execute(
+            "finish", self.clock.now(), {"tasks": [list(p) for p in pairs]}
+        )
+        for (task_id, agent_id), res in zip(pairs, results, strict=True):
+            _check(res, task_id=task_id, agent_id=agent_id)
+            if self.durable is not None:
+                await self.durable.delete_task(task_id)
+
+    async def run(self, stop: asyncio.Event, tick_s: float = 0.2, idle_s: float = 0.05) -> None:
+        """A router: batches of decisions while there are any, timers every ``tick_s``.
+
+        Waking on time is deliberate: relaxation steps, RONA and wrap-up ends are due by
+        the clock, not by an event.
+        """
+        last_tick = 0.0
+        while not stop.is_set():
+            now = self.clock.now()
+            if now - last_tick >= tick_s:
+                await self.tick()
+                last_tick = now
+            offers = await self.route()
+            if not offers:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=idle_s)
+
+    # ---------------------------------------------------------------- live numbers
+    async def live_numbers(self) -> list[QueueStats]:
+        """Per queue: waiting, longest wait, agents by state, each task's position and EWT."""
+        state = await self.store.read_state()
+        now = self.clock.now()
+        stats: list[QueueStats] = []
+        for qid, q in sorted(state["queues"].items()):
+            cfg = q["config"]
+            counts = {"available": 0, "busy": 0, "wrap_up": 0, "not_ready": 0}
+            serving = 0
+            for a in state["agents"].values():
+                if not _serves(a, cfg):
+                    continue
+                serving += 1
+                counts[_agent_state(a)] += 1
+            inputs = EwtInputs(q["departures"], q["handle_times"], serving, now)
+            tasks = []
+            for pos, tid in enumerate(q["waiting"], start=1):
+                waited = now - state["enqueued_at"].get(tid, now)
+                est = ewt(pos, inputs)
+                tasks.append(
+                    TaskPosition(
+                        task_id=tid,
+                        position=pos,
+                        waited_s=waited,
+                        ewt_s=-1.0 if est is None else est,
+                    )
+                )
+            oldest = q["oldest_enqueued_at"]
+            stats.append(
+                QueueStats(
+                    queue_id=qid,
+                    open=bool(cfg.get("open")),
+                    waiting=len(q["waiting"]),
+                    longest_wait_s=0.0 if oldest is None else now - float(oldest),
+                    agents=counts,
+                    tasks=tuple(tasks),
+                    ewt_method="departure-gap" if len(q["departures"]) >= 4 else "aht/agents",
+                )
+            )
+        return stats
+
+    # ---------------------------------------------------------------- durability
+    async def rebuild(self, durable: RoutingDurableStore | None = None) -> dict[str, int]:
+        """Refill an empty Redis from the durable store: queues, agents, open tasks.
+
+        Offers in flight are not durable: their tasks come back waiting in their original
+        place (enqueued-at is kept); work in hand comes back assigned to its agent.
+        """
+        source = durable or self.durable
+        if source is None:
+            raise InvalidInput("rebuild needs a durable store")
+        if not await self.store.is_empty():
+            raise Conflict("routing state is not empty; refusing to rebuild over it")
+        now = self.clock.now()
+        for q in self._queues.values():
+            await self.store.execute("put_queue", now, {"queue": queue_doc(q)})
+        agents = await source.list_agents()
+        for doc in agents:
+            cfg = {k: doc[k] for k in ("id", "skills", "capacity", "blocks")}
+            await self.store.execute("put_agent", now, {"agent": cfg | {"presence": "not_ready"}})
+        tasks = await source.list_tasks()
+        docs = []
+        for t in tasks:
+            doc = {k: v for k, v in t.items() if k not in ("state", "agent_id")}
+            doc["restore"] = True
+            if t.get("state") == "assigned" and t.get("agent_id"):
+                doc["assigned_to"] = t["agent_id"]
+            docs.append(doc)
+        if docs:
+            for res in await self.store.execute("enqueue", now, {"tasks": docs}):
+                if "err" in res:
+                    log.warning("rebuild: task %s not restored: %s", res.get("task"), res["err"])
+        for doc in agents:
+            presence = doc.get("presence", "not_ready")
+            if presence != "not_ready" or doc.get("reason"):
+                await self.store.execute(
+                    "presence",
+                    now,
+                    {"agent": doc["id"], "presence": presence, "reason": doc.get("reason") or None},
+                )
+        log.info("rebuilt routing state: %d agents, %d tasks", len(agents), len(docs))
+        return {"queues": len(self._queues), "agents": len(agents), "tasks": len(docs)}
+
+
+def _serves(agent: Mapping[str, Any], cfg: Mapping[str, Any]) -> bool:
+    import json
+
+    skills = json.loads(agent.get("sk", "{}"))
+    caps = json.loads(agent.get("cap", "{}"))
+    if not any(int(caps.get(ch, 0)) > 0 for ch in cfg.get("channels", [])):
+        return False
+    return all(s in skills for s in cfg.get("skills", {}))
+
+
+def _agent_state(agent: Mapping[str, Any]) -> str:
+    if int(agent.get("wraps", 0)) > 0:
+        return "wrap_up"
+    if any(k.startswith("ld:") and int(v) > 0 for k, v in agent.items()):
+        return "busy"
+    if agent.get("pr") == "available":
+        return "available"
+    return "not_ready"
+
+
+__all__ = ["MaxWaitAction", "RoutingService", "agent_doc", "queue_doc", "routing_score"]

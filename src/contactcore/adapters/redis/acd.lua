@@ -1,0 +1,820 @@
+-- The ACD's state changes, each one atomic (one script call = one transaction).
+-- KEYS[1] = key base ("<prefix>:{acd}"); ARGV = command, now, JSON args, stream max length.
+-- The key helpers k_*() are prepended from keys.py. Every change appends its domain
+-- events to the stream inside the same call, so state and history never disagree.
+local P = KEYS[1]
+local cmd = ARGV[1]
+local now = tonumber(ARGV[2])
+local args = cjson.decode(ARGV[3])
+-- JSON null decodes to a truthy value; drop it so "x or default" works
+local function strip_nulls(t)
+  for k, v in pairs(t) do
+    if v == cjson.null then t[k] = nil elseif type(v) == 'table' then strip_nulls(v) end
+  end
+end
+strip_nulls(args)
+local STREAM_MAX = tonumber(ARGV[4])
+local NO_AGING = 10000000 -- seconds per priority point when aging is off
+-- Redis 7 refuses non-integer Lua numbers as command arguments
+local function S(x) return string.format('%.17g', x) end
+local NOW = S(now)
+
+local function emit(typ, tid, aid, qid, payload)
+  local ev = {type = typ, at = now, payload = payload or {}}
+  if tid then ev.task_id = tid end
+  if aid then ev.agent_id = aid end
+  if qid then ev.queue_id = qid end
+  redis.call('XADD', k_events(), 'MAXLEN', '~', STREAM_MAX, '*', 'e', cjson.encode(ev))
+end
+
+local function hgetall(key)
+  local h = redis.call('HGETALL', key)
+  if #h == 0 then return nil end
+  local t = {}
+  for i = 1, #h, 2 do t[h[i]] = h[i + 1] end
+  return t
+end
+
+-- queue configuration, decoded once per call
+local qcache = {}
+local function qcfg(q)
+  local c = qcache[q]
+  if c == nil then
+    local raw = redis.call('HGET', k_queues(), q)
+    if raw then c = cjson.decode(raw) else c = false end
+    qcache[q] = c
+  end
+  return c
+end
+
+local function aging(cfg)
+  local a = tonumber(cfg.aging or 0)
+  if a <= 0 then return NO_AGING end
+  return a
+end
+
+-- routing score: lower is served first. Aging is linear, so "priority + wait/aging"
+-- orders exactly like "enqueued_at - priority*aging", which never changes while waiting.
+local function score(prio, enq, cfg)
+  return enq - prio * aging(cfg)
+end
+
+local function eff_priority(prio, enq, cfg)
+  local a = tonumber(cfg.aging or 0)
+  if a <= 0 then return prio end
+  return prio + (now - enq) / a
+end
+
+-- agents, decoded once per call
+local acache = {}
+local function agent(aid)
+  local a = acache[aid]
+  if a == nil then
+    a = hgetall(k_agent(aid))
+    if a then
+      a.id = aid
+      a.skills = cjson.decode(a.sk)
+      a.caps = cjson.decode(a.cap)
+      a.blocks = cjson.decode(a.blk)
+    else
+      a = false
+    end
+    acache[aid] = a
+  end
+  return a
+end
+
+local function load(a, ch) return tonumber(a['ld:' .. ch] or '0') end
+
+local function can_take(a, ch)
+  if a.pr ~= 'available' then return false end
+  local cap = tonumber(a.caps[ch] or 0)
+  if cap <= 0 or load(a, ch) >= cap then return false end
+  for och, blocked in pairs(a.blocks) do
+    if och ~= ch and load(a, och) > 0 then
+      for _, b in ipairs(blocked) do if b == ch then return false end end
+    end
+  end
+  return true
+end
+
+local function occupancy(a)
+  local l, c = 0, 0
+  for ch, cap in pairs(a.caps) do
+    l = l + load(a, ch)
+    c = c + tonumber(cap)
+  end
+  if c == 0 then return 1 end
+  return l / c
+end
+
+-- Keep the availability index true: an agent is in av:<ch>:<skill>:<level> for each of
+-- its skills exactly when it can take new work on <ch>; the score is when its work on
+-- <ch> last changed (longest idle = lowest). Field "in:<ch>" remembers what is indexed.
+local function sync(a)
+  local flags = {}
+  for ch, _ in pairs(a.caps) do
+    local want = can_take(a, ch)
+    local cur = a['in:' .. ch] or ''
+    if want then
+      local sc = a['since:' .. ch] or a.idle or '0'
+      if cur ~= sc then
+        for skill, lvl in pairs(a.skills) do
+          redis.call('ZADD', k_avail(ch, skill, lvl), sc, a.id)
+        end
+        redis.call('ZADD', k_avail(ch, '*', 1), sc, a.id)
+        a['in:' .. ch] = sc
+        flags[#flags + 1] = 'in:' .. ch
+        flags[#flags + 1] = sc
+      end
+    elseif cur ~= '' then
+      for skill, lvl in pairs(a.skills) do
+        redis.call('ZREM', k_avail(ch, skill, lvl), a.id)
+      end
+      redis.call('ZREM', k_avail(ch, '*', 1), a.id)
+      a['in:' .. ch] = ''
+      flags[#flags + 1] = 'in:' .. ch
+      flags[#flags + 1] = ''
+    end
+  end
+  if #flags > 0 then redis.call('HSET', k_agent(a.id), unpack(flags)) end
+end
+
+-- remove from every index (before skills or capacities change, or on delete)
+local function unsync(a)
+  for ch, _ in pairs(a.caps) do
+    if (a['in:' .. ch] or '') ~= '' then
+      for skill, lvl in pairs(a.skills) do
+        redis.call('ZREM', k_avail(ch, skill, lvl), a.id)
+      end
+      redis.call('ZREM', k_avail(ch, '*', 1), a.id)
+      a['in:' .. ch] = ''
+      redis.call('HSET', k_agent(a.id), 'in:' .. ch, '')
+    end
+  end
+end
+
+local function set_load(a, ch, delta)
+  -- the agent table was read in this same script, so its load is current
+  a['ld:' .. ch] = tostring(load(a, ch) + delta)
+  a['since:' .. ch] = NOW
+  redis.call('HSET', k_agent(a.id), 'ld:' .. ch, a['ld:' .. ch], 'since:' .. ch, NOW)
+end
+
+-- requirements after relaxation: the queue's skills merged with the task's own, each
+-- level lowered to the cap of the last step reached, never below 1 (the skill itself
+-- is never dropped)
+local function requirements(cfg, t, wait)
+  local req = {}
+  for s, l in pairs(cfg.skills or {}) do req[s] = tonumber(l) end
+  for s, l in pairs(cjson.decode(t.sk or '{}')) do
+    if req[s] == nil or tonumber(l) > req[s] then req[s] = tonumber(l) end
+  end
+  local step, cap = 0, nil
+  for i, st in ipairs(cfg.relax or {}) do
+    if wait >= tonumber(st.after) and st.level then step = i; cap = tonumber(st.level) end
+  end
+  local list = {}
+  for s, l in pairs(req) do
+    if cap and l > cap then l = cap end
+    if l < 1 then l = 1 end
+    list[#list + 1] = {s, l}
+  end
+  table.sort(list, function(x, y) return x[1] < y[1] end)
+  if #list == 0 then list[1] = {'*', 1} end
+  return step, list
+end
+
+local function skills_ok(a, req)
+  for _, r in ipairs(req) do
+    if r[1] ~= '*' then
+      local have = tonumber(a.skills[r[1]] or 0)
+      if have < r[2] then return false end
+    end
+  end
+  return true
+end
+
+local function level_sum(a, req)
+  local s = 0
+  for _, r in ipairs(req) do
+    if r[1] == '*' then s = s + 1 else s = s + tonumber(a.skills[r[1]] or 0) end
+  end
+  return s
+end
+
+-- strategy key: lower wins; compared lexicographically
+local function better(x, y)
+  if y == nil then return true end
+  for i = 1, #x do
+    if x[i] < y[i] then return true end
+    if x[i] > y[i] then return false end
+  end
+  return false
+end
+
+-- Find the agent for a task. Candidates come from the availability index of the first
+-- required skill, level bands from 10 down to the required level; every candidate there
+-- can take work on the channel now, so only the other skills need checking.
+local function find_agent(ch, req, strategy, excl, nexcl, scan)
+  local ps, pl = req[1][1], req[1][2]
+  local fast = (#req == 1) and strategy ~= 'least_occupied'
+  local best, bkey, runner, rkey = nil, nil, nil, nil
+  local eligible, exact = 0, true
+  local top = 10
+  if ps == '*' then top = 1 end
+  for L = top, pl, -1 do
+    local key = k_avail(ch, ps, L)
+    local lim = scan
+    if fast then lim = 2 + nexcl end
+    local m = redis.call('ZRANGE', key, 0, lim - 1, 'WITHSCORES')
+    local n = #m / 2
+    if n >= lim then n = redis.call('ZCARD', key) end
+    if n > 0 then
+      if fast then eligible = eligible + n elseif n > lim then exact = false end
+      local found = 0
+      for i = 1, #m, 2 do
+        local aid = m[i]
+        if excl[aid] then
+          if fast then eligible = eligible - 1 end
+        else
+          local a = nil
+          local ok = true
+          if not fast then
+            a = agent(aid)
+            ok = a and skills_ok(a, req)
+          end
+          if ok then
+            if not fast then eligible = eligible + 1 end
+            local since = tonumber(m[i + 1])
+            local k
+            if strategy == 'best_skill' then
+              local lv = L
+              if not fast then lv = level_sum(a, req) end
+              k = {-lv, since}
+            elseif strategy == 'least_occupied' then
+              k = {occupancy(a), since}
+            else
+              k = {since}
+            end
+            local cand = {aid = aid, level = L, since = since, key = k}
+            if better(k, bkey) then
+              runner, rkey = best, bkey
+              best, bkey = cand, k
+            elseif better(k, rkey) then
+              runner, rkey = cand, k
+            end
+            found = found + 1
+            if fast and found >= 2 then break end
+            if strategy == 'longest_idle' and found >= 2 then exact = false; break end
+          end
+        end
+      end
+    end
+  end
+  return best, runner, eligible, exact
+end
+
+local function why(strategy, w, r)
+  local s
+  if strategy == 'best_skill' then
+    s = string.format('best skill level %d, then longest idle (free since %.3f)', -w.key[1], w.since)
+    if r then s = s .. string.format('; next best level %d free since %.3f (%s)', -r.key[1], r.since, r.aid) end
+  elseif strategy == 'least_occupied' then
+    s = string.format('least occupied (%.0f%% of capacity in use), then longest idle (free since %.3f)', w.key[1] * 100, w.since)
+    if r then s = s .. string.format('; next %.0f%% (%s)', r.key[1] * 100, r.aid) end
+  else
+    s = string.format('longest idle: free since %.3f', w.since)
+    if r then s = s .. string.format('; next free since %.3f (%s)', r.since, r.aid) end
+  end
+  return s
+end
+
+-- queues_waiting is a sorted set of queue ids scored by the score of their head task, so
+-- that matching can merge the queues in global order and open only the ones it reaches
+local function refresh_head(q)
+  local h = redis.call('ZRANGE', k_queue_wait(q), 0, 0, 'WITHSCORES')
+  if #h == 0 then
+    redis.call('ZREM', k_queues_waiting(), q)
+  else
+    redis.call('ZADD', k_queues_waiting(), h[2], q)
+  end
+end
+
+local deferred_heads = nil -- set while matching: heads are refreshed once at the end
+local function drop_from_queue(tid, q)
+  redis.call('ZREM', k_queue_wait(q), tid)
+  redis.call('ZREM', k_queue_enq(q), tid)
+  if deferred_heads then deferred_heads[q] = true else refresh_head(q) end
+end
+
+local function put_in_queue(tid, t, q)
+  local sc = S(tonumber(t.sc))
+  redis.call('ZADD', k_queue_wait(q), sc, tid)
+  redis.call('ZADD', k_queue_enq(q), S(tonumber(t.enq)), tid)
+  local cur = redis.call('ZSCORE', k_queues_waiting(), q)
+  if not cur or tonumber(t.sc) < tonumber(cur) then
+    redis.call('ZADD', k_queues_waiting(), sc, q)
+  end
+end
+
+local function offer(tid, t, q, cfg, best, runner, eligible, exact, step, req)
+  local a = agent(best.aid)
+  local ch = t.ch
+  local timeout = tonumber(cfg.offer_timeout or 20)
+  local wait = now - tonumber(t.enq)
+  local required = {}
+  for _, r in ipairs(req) do if r[1] ~= '*' then required[r[1]] = r[2] end end
+  local strategy = cfg.strategy or 'longest_idle'
+  local expl = {
+    strategy = strategy, step = step, required = required,
+    priority = eff_priority(tonumber(t.prio), tonumber(t.enq), cfg),
+    base_priority = tonumber(t.prio), waited = wait,
+    eligible = eligible, eligible_exact = exact,
+    winner = {agent = best.aid, level = best.level, free_since = best.since,
+              occupancy = occupancy(a)},
+    why = why(strategy, best, runner),
+  }
+  if runner then expl.runner_up = {agent = runner.aid, level = runner.level, free_since = runner.since} end
+  local ex = cjson.encode(expl)
+  drop_from_queue(tid, q)
+  redis.call('HSET', k_task(tid), 'st', 'offered', 'ag', best.aid, 'ou', S(now + timeout), 'ex', ex, 'ot', NOW)
+  redis.call('ZADD', k_offers(), S(now + timeout), tid)
+  redis.call('SADD', k_agent_tasks(best.aid), tid)
+  redis.call('LPUSH', k_departures(q), NOW)
+  redis.call('LTRIM', k_departures(q), 0, 19)
+  set_load(a, ch, 1)
+  sync(a)
+  emit('task.offered', tid, best.aid, q, {channel = ch, timeout = timeout, explanation = expl})
+  return {tid, best.aid, q, ch}
+end
+
+local function try_route(tid, q, cfg, nomatch, scan)
+  local t = hgetall(k_task(tid))
+  if not t or t.st ~= 'waiting' then
+    drop_from_queue(tid, q)
+    return nil
+  end
+  local wait = now - tonumber(t.enq)
+  local step, req = requirements(cfg, t, wait)
+  local nrej = tonumber(t.nrej or '0')
+  local ck = nil
+  if nrej == 0 then
+    local parts = {t.ch, cfg.strategy or ''}
+    for _, r in ipairs(req) do parts[#parts + 1] = r[1] .. '=' .. r[2] end
+    ck = table.concat(parts, '|')
+    if nomatch[ck] then return nil end
+  end
+  local excl = {}
+  if nrej > 0 then
+    -- an agent who rejected or missed the task is skipped for reoffer_after seconds
+    local since = S(now - tonumber(cfg.reoffer_after or 30))
+    for _, x in ipairs(redis.call('ZRANGEBYSCORE', k_rejected(tid), since, '+inf')) do excl[x] = true end
+  end
+  local best, runner, eligible, exact = find_agent(t.ch, req, cfg.strategy or 'longest_idle', excl, nrej, scan)
+  if not best then
+    if ck then nomatch[ck] = true end
+    return nil
+  end
+  return offer(tid, t, q, cfg, best, runner, eligible, exact, step, req)
+end
+
+-- put an offered task back in its original place; the agent's slot is freed
+local function unoffer(tid, t, a, typ, reason)
+  local q = t.q
+  redis.call('ZREM', k_offers(), tid)
+  redis.call('SREM', k_agent_tasks(t.ag), tid)
+  redis.call('ZADD', k_rejected(tid), NOW, t.ag)
+  redis.call('HINCRBY', k_task(tid), 'nrej', 1)
+  redis.call('HSET', k_task(tid), 'st', 'waiting', 'ag', '', 'ou', '')
+  put_in_queue(tid, t, q)
+  if a then set_load(a, t.ch, -1); sync(a) end
+  emit(typ, tid, t.ag, q, {reason = reason, channel = t.ch})
+end
+
+local function set_presence(a, pr, reason)
+  if a.pr == pr and (a.rs or '') == (reason or '') then return end
+  a.pr = pr
+  a.rs = reason or ''
+  redis.call('HSET', k_agent(a.id), 'pr', pr, 'rs', a.rs)
+  sync(a)
+  emit('agent.presence', nil, a.id, nil, {presence = pr, reason = reason})
+end
+
+local function expire_offers(limit)
+  local n = 0
+  local due = redis.call('ZRANGEBYSCORE', k_offers(), '-inf', NOW, 'LIMIT', 0, limit)
+  for _, tid in ipairs(due) do
+    local t = hgetall(k_task(tid))
+    if t and t.st == 'offered' then
+      local a = agent(t.ag)
+      unoffer(tid, t, a, 'task.rona', 'no-answer')
+      if a then set_presence(a, 'not_ready', 'no-answer') end
+      n = n + 1
+    else
+      redis.call('ZREM', k_offers(), tid)
+    end
+  end
+  return n
+end
+
+local function end_wrap(member)
+  local sep1 = string.find(member, '|', 1, true)
+  local sep2 = string.find(member, '|', sep1 + 1, true)
+  local aid = string.sub(member, 1, sep1 - 1)
+  local tid = string.sub(member, sep1 + 1, sep2 - 1)
+  local ch = string.sub(member, sep2 + 1)
+  redis.call('ZREM', k_wraps(), member)
+  redis.call('SREM', k_agent_wraps(aid), member)
+  local a = agent(aid)
+  if a then
+    set_load(a, ch, -1)
+    a.idle = NOW
+    redis.call('HSET', k_agent(aid), 'idle', a.idle)
+    sync(a)
+  end
+  emit('agent.wrapup_ended', tid, aid, nil, {channel = ch})
+end
+
+local function expire_wraps(limit)
+  local due = redis.call('ZRANGEBYSCORE', k_wraps(), '-inf', NOW, 'LIMIT', 0, limit)
+  for _, m in ipairs(due) do end_wrap(m) end
+  return #due
+end
+
+-- overflow and maximum wait, driven by the enqueued-at index of each waiting queue
+local function expire_waits(limit)
+  local n = 0
+  for _, q in ipairs(redis.call('SMEMBERS', k_timed_queues())) do
+    local cfg = qcfg(q)
+    if cfg and cfg.overflow_to and cfg.overflow_after then
+      local due = redis.call('ZRANGEBYSCORE', k_queue_enq(q), '-inf', S(now - tonumber(cfg.overflow_after)), 'LIMIT', 0, limit)
+      local target = qcfg(cfg.overflow_to)
+      for _, tid in ipairs(due) do
+        local t = hgetall(k_task(tid))
+        if t and target then
+          drop_from_queue(tid, q)
+          t.sc = score(tonumber(t.prio), tonumber(t.enq), target)
+          redis.call('HSET', k_task(tid), 'q', cfg.overflow_to, 'sc', S(t.sc))
+          put_in_queue(tid, t, cfg.overflow_to)
+          emit('task.overflowed', tid, nil, cfg.overflow_to, {from_queue = q, waited = now - tonumber(t.enq)})
+          n = n + 1
+        end
+      end
+    end
+    if cfg and cfg.max_wait then
+      local due = redis.call('ZRANGEBYSCORE', k_queue_enq(q), '-inf', S(now - tonumber(cfg.max_wait)), 'LIMIT', 0, limit)
+      for _, tid in ipairs(due) do
+        local t = hgetall(k_task(tid))
+        if t and t.mw ~= '1' then
+          if cfg.max_wait_action == 'withdraw' then
+            drop_from_queue(tid, q)
+            redis.call('DEL', k_task(tid), k_rejected(tid))
+            redis.call('SREM', k_tasks(), tid)
+            emit('task.withdrawn', tid, nil, q, {reason = 'max-wait', channel = t.ch, waited = now - tonumber(t.enq)})
+          else
+            redis.call('HSET', k_task(tid), 'mw', '1')
+            emit('task.max_wait_reached', tid, nil, q, {channel = t.ch, waited = now - tonumber(t.enq)})
+          end
+          n = n + 1
+        end
+      end
+    end
+  end
+  return n
+end
+
+------------------------------------------------------------------ commands
+local C = {}
+
+function C.tick()
+  local lim = tonumber(args.limit or 200)
+  return {rona = expire_offers(lim), wrapups = expire_wraps(lim), waits = expire_waits(lim)}
+end
+
+function C.match()
+  local limit = tonumber(args.limit or 32)
+  local scan = tonumber(args.scan or 32)
+  local look = tonumber(args.lookahead or 16)
+  local maxexam = tonumber(args.max_examined or (limit * 4 + 64))
+  -- k-way merge of the queues in score order; a queue is opened only when its head
+  -- comes up, so a batch touches the queues it serves, not all of them
+  local qh = redis.call('ZRANGE', k_queues_waiting(), 0, -1, 'WITHSCORES')
+  local nq = 1
+  local heads = {}
+  local function refill(h)
+    if h.pos > #h.buf then
+      local r = redis.call('ZRANGE', k_queue_wait(h.q), h.skipped, h.skipped + 7, 'WITHSCORES')
+      h.buf, h.pos = {}, 1
+      for j = 1, #r, 2 do h.buf[#h.buf + 1] = {r[j], tonumber(r[j + 1])} end
+      if #h.buf == 0 then h.done = true end
+    end
+  end
+  local decisions, nomatch, examined = {}, {}, 0
+  deferred_heads = {}
+  while #decisions < limit and examined < maxexam do
+    local bi, bs = nil, nil
+    for i, h in ipairs(heads) do
+      if not h.done then
+        refill(h)
+        if not h.done then
+          local s = h.buf[h.pos][2]
+          if bs == nil or s < bs then bi, bs = i, s end
+        end
+      end
+    end
+    while nq < #qh do
+      local q, s = qh[nq], tonumber(qh[nq + 1])
+      if bs ~= nil and s >= bs then break end
+      nq = nq + 2
+      local cfg = qcfg(q)
+      if cfg and cfg.open then
+        local h = {q = q, cfg = cfg, buf = {}, pos = 1, skipped = 0, done = false}
+        heads[#heads + 1] = h
+        refill(h)
+        if not h.done then
+          local s2 = h.buf[h.pos][2]
+          if bs == nil or s2 < bs then bi, bs = #heads, s2 end
+        end
+      end
+    end
+    if bi == nil then break end
+    local h = heads[bi]
+    local tid = h.buf[h.pos][1]
+    h.pos = h.pos + 1
+    examined = examined + 1
+    local res = try_route(tid, h.q, h.cfg, nomatch, scan)
+    if res then
+      decisions[#decisions + 1] = res
+    else
+      h.skipped = h.skipped + 1
+      if h.skipped >= look then h.done = true end
+    end
+  end
+  for q, _ in pairs(deferred_heads) do refresh_head(q) end
+  deferred_heads = nil
+  return {offers = decisions, examined = examined}
+end
+
+function C.put_queue()
+  local cfg = args.queue
+  local old = qcfg(cfg.id)
+  redis.call('HSET', k_queues(), cfg.id, cjson.encode(cfg))
+  if cfg.overflow_to or cfg.max_wait then
+    redis.call('SADD', k_timed_queues(), cfg.id)
+  else
+    redis.call('SREM', k_timed_queues(), cfg.id)
+  end
+  qcache[cfg.id] = cfg
+  if not old then
+    emit('queue.created', nil, nil, cfg.id, {open = cfg.open})
+  elseif old.open ~= cfg.open then
+    if cfg.open then emit('queue.opened', nil, nil, cfg.id, {}) else emit('queue.closed', nil, nil, cfg.id, {}) end
+  else
+    emit('queue.updated', nil, nil, cfg.id, {})
+  end
+  return {ok = true}
+end
+
+function C.set_queue_open()
+  local cfg = qcfg(args.queue)
+  if not cfg then return {err = 'queue_not_found'} end
+  if cfg.open ~= args.open then
+    cfg.open = args.open
+    redis.call('HSET', k_queues(), args.queue, cjson.encode(cfg))
+    if cfg.open then emit('queue.opened', nil, nil, args.queue, {}) else emit('queue.closed', nil, nil, args.queue, {}) end
+  end
+  return {ok = true}
+end
+
+local function enqueue_one(t)
+  local cfg = qcfg(t.queue)
+  if not cfg then return {err = 'queue_not_found', task = t.id} end
+  if not cfg.open and not t.restore then return {err = 'queue_closed', task = t.id} end
+  local ok_ch = false
+  for _, c in ipairs(cfg.channels or {}) do if c == t.channel then ok_ch = true end end
+  if not ok_ch then return {err = 'channel_not_taken', task = t.id} end
+  if redis.call('EXISTS', k_task(t.id)) == 1 then return {err = 'task_exists', task = t.id} end
+  local sc = score(tonumber(t.priority), tonumber(t.enqueued_at), cfg)
+  local rec = {q = t.queue, oq = t.origin_queue or t.queue, ch = t.channel, prio = t.priority, enq = t.enqueued_at,
+               sc = sc, sk = cjson.encode(t.skills or {}), st = 'waiting', ag = '',
+               cust = cjson.encode(t.customer or {}), attrs = cjson.encode(t.attributes or {}),
+               dl = t.deadline or '', nrej = 0, created = now}
+  local flat = {}
+  for k, v in pairs(rec) do
+    flat[#flat + 1] = k
+    if type(v) == 'number' then v = S(v) end
+    flat[#flat + 1] = v
+  end
+  redis.call('HSET', k_task(t.id), unpack(flat))
+  redis.call('SADD', k_tasks(), t.id)
+  if t.assigned_to then
+    -- rebuild: work that was in hand when Redis lost its state stays with its agent
+    local a = agent(t.assigned_to)
+    if a then
+      redis.call('HSET', k_task(t.id), 'st', 'assigned', 'ag', t.assigned_to, 'at', NOW, 'ot', NOW,
+                 'ex', cjson.encode({restored = true}))
+      redis.call('SADD', k_agent_tasks(t.assigned_to), t.id)
+      set_load(a, t.channel, 1)
+      sync(a)
+      emit('task.restored', t.id, t.assigned_to, t.queue, {channel = t.channel, state = 'assigned'})
+      return {ok = true, task = t.id}
+    end
+  end
+  put_in_queue(t.id, {sc = sc, enq = t.enqueued_at}, t.queue)
+  emit('task.enqueued', t.id, nil, t.queue, {channel = t.channel, priority = t.priority, enqueued_at = t.enqueued_at})
+  return {ok = true, task = t.id}
+end
+
+function C.enqueue()
+  local out = {}
+  for _, t in ipairs(args.tasks) do out[#out + 1] = enqueue_one(t) end
+  return out
+end
+
+function C.withdraw()
+  local tid = args.task
+  local t = hgetall(k_task(tid))
+  if not t then return {err = 'task_not_found'} end
+  if t.st == 'assigned' then return {err = 'task_assigned'} end
+  if t.st == 'waiting' then
+    drop_from_queue(tid, t.q)
+  elseif t.st == 'offered' then
+    redis.call('ZREM', k_offers(), tid)
+    redis.call('SREM', k_agent_tasks(t.ag), tid)
+    local a = agent(t.ag)
+    if a then set_load(a, t.ch, -1); sync(a) end
+  end
+  redis.call('DEL', k_task(tid), k_rejected(tid))
+  redis.call('SREM', k_tasks(), tid)
+  emit('task.withdrawn', tid, nil, t.q, {reason = args.reason or 'withdrawn', channel = t.ch, waited = now - tonumber(t.enq)})
+  return {ok = true}
+end
+
+local function offered_to(tid, aid)
+  local t = hgetall(k_task(tid))
+  if not t then return nil, {err = 'task_not_found'} end
+  if t.st ~= 'offered' or t.ag ~= aid then return nil, {err = 'not_offered'} end
+  return t, nil
+end
+
+function C.accept()
+  local out = {}
+  for _, pair in ipairs(args.offers) do
+    local tid, aid = pair[1], pair[2]
+    local t, e = offered_to(tid, aid)
+    if e then
+      e.task = tid
+      out[#out + 1] = e
+    else
+      redis.call('ZREM', k_offers(), tid)
+      redis.call('HSET', k_task(tid), 'st', 'assigned', 'at', NOW, 'ou', '')
+      local ex = cjson.decode(t.ex)
+      emit('task.accepted', tid, aid, t.q, {channel = t.ch})
+      emit('task.assigned', tid, aid, t.q, {channel = t.ch, waited = tonumber(t.ot) - tonumber(t.enq), explanation = ex})
+      out[#out + 1] = {ok = true, task = tid}
+    end
+  end
+  return out
+end
+
+function C.reject()
+  local t, e = offered_to(args.task, args.agent)
+  if e then return e end
+  unoffer(args.task, t, agent(args.agent), 'task.rejected', args.reason or 'rejected')
+  sync(agent(args.agent))
+  return {ok = true}
+end
+
+-- the channel saw the offer go unanswered (e.g. the agent's phone rang out): RONA now,
+-- exactly as if the offer had timed out
+function C.rona()
+  local t, e = offered_to(args.task, args.agent)
+  if e then return e end
+  local a = agent(args.agent)
+  unoffer(args.task, t, a, 'task.rona', args.reason or 'no-answer')
+  if a then set_presence(a, 'not_ready', args.reason or 'no-answer') end
+  return {ok = true}
+end
+
+function C.finish()
+  local out = {}
+  for _, pair in ipairs(args.tasks) do
+    local tid, aid = pair[1], pair[2]
+    local t = hgetall(k_task(tid))
+    if not t then
+      out[#out + 1] = {err = 'task_not_found', task = tid}
+    elseif t.st ~= 'assigned' or t.ag ~= aid then
+      out[#out + 1] = {err = 'not_assigned', task = tid}
+    else
+      local cfg = qcfg(t.q) or {}
+      local wrap = tonumber(cfg.wrapup or 0)
+      redis.call('DEL', k_task(tid), k_rejected(tid))
+      redis.call('SREM', k_tasks(), tid)
+      redis.call('SREM', k_agent_tasks(aid), tid)
+      local handled = now - tonumber(t.at)
+      redis.call('LPUSH', k_handle_times(t.q), S(handled))
+      redis.call('LTRIM', k_handle_times(t.q), 0, 49)
+      emit('task.completed', tid, aid, t.q, {channel = t.ch, handle_time = handled})
+      local a = agent(aid)
+      if a then
+        if wrap > 0 then
+          local m = aid .. '|' .. tid .. '|' .. t.ch
+          redis.call('ZADD', k_wraps(), S(now + wrap), m)
+          redis.call('SADD', k_agent_wraps(aid), m)
+          emit('agent.wrapup_started', tid, aid, t.q, {channel = t.ch, until_at = now + wrap})
+        else
+          set_load(a, t.ch, -1)
+          a.idle = NOW
+          redis.call('HSET', k_agent(aid), 'idle', a.idle)
+          sync(a)
+        end
+      end
+      out[#out + 1] = {ok = true, task = tid}
+    end
+  end
+  return out
+end
+
+function C.end_wrapup()
+  local ms = redis.call('SMEMBERS', k_agent_wraps(args.agent))
+  for _, m in ipairs(ms) do end_wrap(m) end
+  return {ok = true, ended = #ms}
+end
+
+function C.put_agent()
+  local x = args.agent
+  local a = agent(x.id)
+  if a then unsync(a) end
+  local sk = cjson.encode(x.skills)
+  local cap = cjson.encode(x.capacity)
+  local blk = cjson.encode(x.blocks)
+  if not a then
+    local pr = x.presence or 'not_ready'
+    local idle = S(x.idle_since or now)
+    redis.call('HSET', k_agent(x.id), 'pr', pr, 'rs', x.reason or '', 'sk', sk, 'cap', cap, 'blk', blk, 'idle', idle)
+    redis.call('SADD', k_agents(), x.id)
+    acache[x.id] = nil
+    a = agent(x.id)
+    emit('agent.login', nil, x.id, nil, {presence = pr})
+  else
+    redis.call('HSET', k_agent(x.id), 'sk', sk, 'cap', cap, 'blk', blk)
+    a.skills, a.caps, a.blocks, a.sk, a.cap, a.blk = x.skills, x.capacity, x.blocks, sk, cap, blk
+    emit('agent.updated', nil, x.id, nil, {skills = x.skills, capacity = x.capacity})
+  end
+  sync(a)
+  return {ok = true}
+end
+
+function C.presence()
+  local a = agent(args.agent)
+  if not a then return {err = 'agent_not_found'} end
+  if args.presence == 'offline' then
+    -- offers in flight go back to their place; work in hand is finished normally
+    for _, tid in ipairs(redis.call('SMEMBERS', k_agent_tasks(a.id))) do
+      local t = hgetall(k_task(tid))
+      if t and t.st == 'offered' then unoffer(tid, t, a, 'task.rejected', 'agent-logout') end
+    end
+  end
+  set_presence(a, args.presence, args.reason)
+  sync(a)
+  if args.presence == 'offline' and redis.call('SCARD', k_agent_tasks(a.id)) == 0
+      and redis.call('SCARD', k_agent_wraps(a.id)) == 0 then
+    unsync(a)
+    redis.call('DEL', k_agent(a.id))
+    redis.call('SREM', k_agents(), a.id)
+    emit('agent.logout', nil, a.id, nil, {})
+  end
+  return {ok = true}
+end
+
+function C.set_priority()
+  local tid = args.task
+  local t = hgetall(k_task(tid))
+  if not t then return {err = 'task_not_found'} end
+  local cfg = qcfg(t.q)
+  t.sc = score(tonumber(args.priority), tonumber(t.enq), cfg)
+  redis.call('HSET', k_task(tid), 'prio', S(args.priority), 'sc', S(t.sc))
+  if t.st == 'waiting' then redis.call('ZADD', k_queue_wait(t.q), S(t.sc), tid) end
+  emit('task.priority_changed', tid, nil, t.q, {from_priority = tonumber(t.prio), priority = args.priority})
+  return {ok = true}
+end
+
+function C.move()
+  local tid = args.task
+  local t = hgetall(k_task(tid))
+  if not t then return {err = 'task_not_found'} end
+  local cfg = qcfg(args.queue)
+  if not cfg then return {err = 'queue_not_found'} end
+  if t.st ~= 'waiting' then return {err = 'task_not_waiting'} end
+  drop_from_queue(tid, t.q)
+  t.sc = score(tonumber(t.prio), tonumber(t.enq), cfg)
+  redis.call('HSET', k_task(tid), 'q', args.queue, 'sc', S(t.sc))
+  put_in_queue(tid, t, args.queue)
+  emit('task.moved', tid, nil, args.queue, {from_queue = t.q})
+  return {ok = true}
+end
+
+local fn = C[cmd]
+if not fn then return redis.error_reply('unknown ACD command ' .. tostring(cmd)) end
+return cjson.encode(fn())

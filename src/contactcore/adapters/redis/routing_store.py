@@ -1,0 +1,123 @@
+"""The live routing state in Redis: one Lua script, one atomic call per command."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
+
+from contactcore.adapters.redis.keys import Keys, lua_prelude
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STREAM_MAXLEN = 1_000_000
+
+
+def _script_text() -> str:
+    body = resources.files("contactcore.adapters.redis").joinpath("acd.lua").read_text("utf-8")
+    # the prelude must follow "local P = KEYS[1]", the first line of code in the script
+    head, marker, rest = body.partition("local P = KEYS[1]\n")
+    return head + marker + lua_prelude() + rest
+
+
+def _listify(value: Any) -> Any:
+    # Lua's cjson encodes an empty list as {}
+    return [] if value == {} else value
+
+
+def _s(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class RedisRoutingStore:
+    """Implements ``acd.ports.RoutingStore``."""
+
+    def __init__(
+        self, client: aioredis.Redis, prefix: str, stream_maxlen: int = DEFAULT_STREAM_MAXLEN
+    ) -> None:
+        self.client = client
+        self.keys = Keys(prefix)
+        self.stream_maxlen = stream_maxlen
+        self._script: AsyncScript = client.register_script(_script_text())
+
+    def _argv(self, command: str, now: float, args: Mapping[str, Any]) -> list[Any]:
+        return [command, repr(float(now)), json.dumps(args), self.stream_maxlen]
+
+    @staticmethod
+    def _decode(raw: Any) -> Any:
+        out = json.loads(raw)
+        if isinstance(out, dict) and "offers" in out:
+            out["offers"] = _listify(out["offers"])
+        return _listify(out)
+
+    async def execute(self, command: str, now: float, args: Mapping[str, Any]) -> Any:
+        raw = await self._script(keys=[self.keys.base], args=self._argv(command, now, args))
+        return self._decode(raw)
+
+    async def execute_many(
+        self, calls: Sequence[tuple[str, float, Mapping[str, Any]]]
+    ) -> list[Any]:
+        if not calls:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for command, now, args in calls:
+            await self._script(
+                keys=[self.keys.base], args=self._argv(command, now, args), client=pipe
+            )
+        raws = await pipe.execute()
+        return [self._decode(r) for r in raws]
+
+    async def is_empty(self) -> bool:
+        k = self.keys
+        n = await self.client.exists(k.key("queues"), k.key("agents"), k.key("tasks"))
+        return int(n) == 0
+
+    async def read_state(self) -> dict[str, Any]:
+        """Snapshot for live numbers, read in one MULTI so the parts agree with each other."""
+        k = self.keys
+        queues_raw = {_s(q): _s(v) for q, v in (await self.client.hgetall(k.key("queues"))).items()}
+        agent_ids = [_s(a) for a in await self.client.smembers(k.key("agents"))]
+        queue_ids = list(queues_raw)
+        pipe = self.client.pipeline(transaction=True)
+        for q in queue_ids:
+            pipe.zrange(k.key("queue_wait", q), 0, -1)
+            pipe.zrange(k.key("queue_enq", q), 0, 0, withscores=True)
+            pipe.lrange(k.key("departures", q), 0, -1)
+            pipe.lrange(k.key("handle_times", q), 0, -1)
+        for a in agent_ids:
+            pipe.hgetall(k.key("agent", a))
+            pipe.scard(k.key("agent_wraps", a))
+        res = await pipe.execute()
+        queues: dict[str, Any] = {}
+        i = 0
+        for q in queue_ids:
+            waiting, oldest, deps, ahts = res[i : i + 4]
+            i += 4
+            queues[q] = {
+                "config": json.loads(queues_raw[q]),
+                "waiting": [t.decode() for t in waiting],
+                "oldest_enqueued_at": oldest[0][1] if oldest else None,
+                "departures": [float(d) for d in deps],
+                "handle_times": [float(h) for h in ahts],
+            }
+        agents: dict[str, Any] = {}
+        for a in agent_ids:
+            h, wraps = res[i : i + 2]
+            i += 2
+            if h:
+                agents[a] = {kk.decode(): v.decode() for kk, v in h.items()} | {"wraps": wraps}
+        enq: dict[str, float] = {}
+        tids = [t for q in queues.values() for t in q["waiting"]]
+        if tids:
+            pipe = self.client.pipeline(transaction=False)
+            for t in tids:
+                pipe.hget(k.key("task", t), "enq")
+            for t, v in zip(tids, await pipe.execute(), strict=True):
+                if v is not None:
+                    enq[t] = float(v)
+        return {"queues": queues, "agents": agents, "enqueued_at": enq}

@@ -1,0 +1,55 @@
+"""Routing events for the work this process carries, delivered to whoever waits on them.
+
+The routing engine decides in Redis, possibly in another process; the call's owner
+learns of an offer (or of its task leaving the queue) from the event stream. One
+reader per process follows the stream and hands each task's events to its waiter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from contactcore.core.events import DomainEvent
+from contactcore.core.ports import EventFeed
+
+log = logging.getLogger(__name__)
+
+
+class TaskSignals:
+    def __init__(self, feed: EventFeed, batch: int = 500, block_ms: int = 1000) -> None:
+        self._feed = feed
+        self._batch = batch
+        self._block_ms = block_ms
+        self._waiters: dict[str, asyncio.Queue[DomainEvent]] = {}
+        self.delivered = 0
+
+    def watch(self, task_id: str) -> asyncio.Queue[DomainEvent]:
+        """Start receiving the events of ``task_id`` (call before enqueueing it)."""
+        queue: asyncio.Queue[DomainEvent] = asyncio.Queue()
+        self._waiters[task_id] = queue
+        return queue
+
+    def unwatch(self, task_id: str) -> None:
+        self._waiters.pop(task_id, None)
+
+    def dispatch(self, events: list[DomainEvent]) -> None:
+        for event in events:
+            if event.task_id is not None:
+                waiter = self._waiters.get(event.task_id)
+                if waiter is not None:
+                    waiter.put_nowait(event)
+                    self.delivered += 1
+
+    async def run(self) -> None:
+        """Follow the stream until cancelled; a read error is logged and retried."""
+        while True:
+            try:
+                events = await self._feed.read(self._batch, self._block_ms)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("event stream read failed (%s); retrying", exc)
+                await asyncio.sleep(0.5)
+                continue
+            self.dispatch(events)

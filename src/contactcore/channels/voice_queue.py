@@ -1,0 +1,335 @@
+"""A caller's time in a queue: music, announcements, agent offers, the bridge, wrap-up.
+
+Implements the IVR's ``Enqueuer`` port for voice. The routing engine decides *who*
+(possibly in another process); this decides *how*: it rings the offered agent's
+phone with the caller's name and verification in the caller ID, reports RONA when
+nobody answers (the task keeps its place), and on answer stops the music and bridges
+caller and agent. Whoever hangs up first ends the other leg; the agent goes to
+wrap-up and the task completes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from contactcore.acd.model import CustomerContext, TaskPosition, TaskSpec
+from contactcore.acd.service import RoutingService
+from contactcore.channels.signals import TaskSignals
+from contactcore.core.clock import Clock
+from contactcore.core.events import DomainEvent
+from contactcore.core.ids import new_id
+from contactcore.core.telephony import (
+    CallContext,
+    CallerHungUp,
+    QueueOutcome,
+    QueueRequest,
+    QueueResult,
+    TimelineRecorder,
+    Verification,
+)
+from contactcore.core.voice import Leg, Telephony
+from contactcore.errors import Conflict
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceQueueSettings:
+    """The voice side of a queue (routing rules live in the ACD's QueueConfig)."""
+
+    moh_class: str = "default"
+    announce_position: bool = True
+    announce_wait: bool = True
+    announce_every_s: float = 30.0
+    offer_timeout_s: float = 15.0
+    record: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLine:
+    """How to ring an agent: the dial string of their phone and the name to show."""
+
+    endpoint: str  # e.g. "PJSIP/agent1001"
+    name: str
+
+
+AgentLines = Callable[[str], Awaitable[AgentLine | None]]
+PositionLookup = Callable[[str, str], Awaitable[TaskPosition | None]]
+
+
+def announcement(position: TaskPosition, settings: VoiceQueueSettings) -> list[str]:
+    """Asterisk's own queue sounds: position, then the wait rounded to whole minutes."""
+    media: list[str] = []
+    if settings.announce_position:
+        if position.position <= 1:
+            media.append("sound:queue-youarenext")
+        else:
+            media += ["sound:queue-thereare", f"number:{position.position - 1}"]
+            media.append("sound:queue-callswaiting")
+    if settings.announce_wait and position.ewt_s > 0:
+        if position.ewt_s < 60:
+            media += ["sound:queue-holdtime", "sound:queue-less-than", "number:1"]
+            media.append("sound:queue-minute")
+        else:
+            minutes = round(position.ewt_s / 60)
+            unit = "sound:queue-minute" if minutes == 1 else "sound:queue-minutes"
+            media += ["sound:queue-holdtime", f"number:{minutes}", unit]
+    return media
+
+
+def caller_id(context: CallContext) -> str:
+    """What the agent's phone shows: who it is and whether they were verified."""
+    who = context.customer.name if context.customer else "Unknown caller"
+    tag = {
+        Verification.VERIFIED: "verified",
+        Verification.IDENTIFIED: "identified",
+        Verification.FAILED: "NOT verified",
+    }.get(context.verification, "unverified")
+    name = f"{who} ({tag})".replace('"', "'")
+    return f'"{name}" <{context.caller_number or "anonymous"}>'
+
+
+class VoiceQueue:
+    def __init__(
+        self,
+        routing: RoutingService,
+        signals: TaskSignals,
+        telephony: Telephony,
+        legs: Mapping[str, Leg],
+        agent_lines: AgentLines,
+        position: PositionLookup,
+        settings: Mapping[str, VoiceQueueSettings],
+        recorder: TimelineRecorder,
+        clock: Clock,
+    ) -> None:
+        self._routing = routing
+        self._signals = signals
+        self._telephony = telephony
+        self._legs = legs
+        self._agent_lines = agent_lines
+        self._position = position
+        self._settings = settings
+        self._recorder = recorder
+        self._clock = clock
+
+    async def _record(self, ctx: CallContext, kind: str, **fields: Any) -> None:
+        ids = {k: fields.pop(k) for k in ("task_id", "agent_id", "queue_id") if k in fields}
+        event = DomainEvent(
+            type=kind,
+            at=self._clock.now(),
+            interaction_id=ctx.interaction_id,
+            payload=fields,
+            **ids,
+        )
+        try:
+            await self._recorder(event)
+        except Exception:
+            log.exception("call %s: could not record %s", ctx.interaction_id, kind)
+
+    async def enqueue(self, request: QueueRequest) -> QueueResult:
+        leg = self._legs[request.call_id]
+        ctx = request.context
+        queue = request.queue
+        settings = self._settings.get(queue, VoiceQueueSettings())
+        task_id = new_id("tk_")
+        customer = ctx.customer
+        spec = TaskSpec(
+            id=task_id,
+            channel="voice",
+            queue=queue,
+            priority=request.priority,
+            skills=request.skills,
+            customer=CustomerContext(
+                id=customer.id if customer else None,
+                tier=customer.tier if customer else None,
+                verified=ctx.verification is Verification.VERIFIED,
+            ),
+            attributes={"call_id": request.call_id, "interaction_id": ctx.interaction_id},
+        )
+        events = self._signals.watch(task_id)
+        enqueued_at = self._clock.now()
+        try:
+            try:
+                await self._routing.enqueue(spec)
+            except Conflict as exc:
+                await self._record(ctx, "queue.closed", queue_id=queue, reason=str(exc))
+                return QueueResult(outcome=QueueOutcome.CLOSED)
+            await self._record(ctx, "queue.entered", task_id=task_id, queue_id=queue)
+            log.info("call %s queued in %s as %s", request.call_id, queue, task_id)
+            return await self._wait(leg, ctx, task_id, queue, settings, events, enqueued_at)
+        finally:
+            self._signals.unwatch(task_id)
+
+    async def _wait(
+        self,
+        leg: Leg,
+        ctx: CallContext,
+        task_id: str,
+        queue: str,
+        settings: VoiceQueueSettings,
+        events: asyncio.Queue[DomainEvent],
+        enqueued_at: float,
+    ) -> QueueResult:
+        def result(outcome: QueueOutcome, agent_id: str | None = None) -> QueueResult:
+            waited = self._clock.now() - enqueued_at
+            return QueueResult(
+                outcome=outcome, waited=waited, agent_id=agent_id, enqueued_at=enqueued_at
+            )
+
+        hangup = asyncio.ensure_future(leg.wait_hangup())
+        announcer: asyncio.Task[None] | None = None
+        try:
+            await leg.start_moh(settings.moh_class)
+            announcer = asyncio.create_task(self._announce(leg, task_id, queue, settings))
+            while True:
+                next_event = asyncio.ensure_future(events.get())
+                await asyncio.wait({hangup, next_event}, return_when=asyncio.FIRST_COMPLETED)
+                if hangup.done():
+                    next_event.cancel()
+                    await self._abandon(ctx, task_id, queue, enqueued_at)
+                    return result(QueueOutcome.ABANDONED)
+                event = next_event.result()
+                if event.type == "task.offered" and event.agent_id:
+                    announcer.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await announcer
+                    answered = await self._offer(leg, ctx, task_id, event, settings, hangup)
+                    if answered:
+                        return result(QueueOutcome.ANSWERED, event.agent_id)
+                    if hangup.done():
+                        await self._abandon(ctx, task_id, queue, enqueued_at)
+                        return result(QueueOutcome.ABANDONED)
+                    await leg.start_moh(settings.moh_class)
+                    announcer = asyncio.create_task(self._announce(leg, task_id, queue, settings))
+                elif event.type == "task.withdrawn":
+                    await self._record(ctx, "queue.left", task_id=task_id, **event.payload)
+                    return result(QueueOutcome.OVERFLOWED)
+                elif event.type == "task.max_wait_reached":
+                    with contextlib.suppress(Conflict):
+                        await self._routing.withdraw(task_id, "max-wait")
+                    await self._record(ctx, "queue.max_wait", task_id=task_id, queue_id=queue)
+                    return result(QueueOutcome.OVERFLOWED)
+                elif event.type in ("task.moved", "task.overflowed"):
+                    queue = event.queue_id or queue
+                    settings = self._settings.get(queue, settings)
+                    await self._record(ctx, "queue.moved", task_id=task_id, queue_id=queue)
+        except CallerHungUp:
+            await self._abandon(ctx, task_id, queue, enqueued_at)
+            return result(QueueOutcome.ABANDONED)
+        finally:
+            hangup.cancel()
+            if announcer is not None:
+                announcer.cancel()
+
+    async def _abandon(self, ctx: CallContext, task_id: str, queue: str, since: float) -> None:
+        with contextlib.suppress(Conflict):
+            await self._routing.withdraw(task_id, "abandoned")
+        waited = self._clock.now() - since
+        await self._record(ctx, "queue.abandoned", task_id=task_id, queue_id=queue, waited=waited)
+        log.info("call %s abandoned after %.1fs in %s", ctx.interaction_id, waited, queue)
+
+    async def _announce(
+        self, leg: Leg, task_id: str, queue: str, settings: VoiceQueueSettings
+    ) -> None:
+        """On entry and every N seconds; music stops for the announcement, then resumes."""
+        if not (settings.announce_position or settings.announce_wait):
+            return
+        while True:
+            position = await self._position(queue, task_id)
+            if position is not None:
+                media = announcement(position, settings)
+                if media:
+                    await leg.stop_moh()
+                    try:
+                        await leg.play(media)
+                    finally:
+                        with contextlib.suppress(CallerHungUp):
+                            await asyncio.shield(leg.start_moh(settings.moh_class))
+            await asyncio.sleep(settings.announce_every_s)
+
+    async def _offer(
+        self,
+        leg: Leg,
+        ctx: CallContext,
+        task_id: str,
+        offer: DomainEvent,
+        settings: VoiceQueueSettings,
+        hangup: asyncio.Future[None],
+    ) -> bool:
+        agent_id = offer.agent_id or ""
+        line = await self._agent_lines(agent_id)
+        await self._record(ctx, "agent.offered", task_id=task_id, agent_id=agent_id)
+        if line is None:
+            log.warning("agent %s has no phone; reporting no answer", agent_id)
+            with contextlib.suppress(Conflict):
+                await self._routing.no_answer(task_id, agent_id, "no-phone")
+            return False
+        # Ring a little shorter than the engine's own offer timeout, so that RONA is
+        # reported here rather than by the engine's clock.
+        ring_s = max(1.0, settings.offer_timeout_s - 1.0)
+        dial: asyncio.Future[Any] = asyncio.ensure_future(
+            self._telephony.originate(line.endpoint, caller_id=caller_id(ctx), timeout=ring_s)
+        )
+        racing: set[asyncio.Future[Any]] = {dial, hangup}
+        await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
+        if not dial.done():  # the caller left while the agent's phone rang
+            dial.cancel()
+            with contextlib.suppress(asyncio.CancelledError, CallerHungUp):
+                await dial
+            return False
+        try:
+            agent_leg: Leg = dial.result()
+        except CallerHungUp:
+            await self._record(ctx, "agent.no_answer", task_id=task_id, agent_id=agent_id)
+            with contextlib.suppress(Conflict):
+                await self._routing.no_answer(task_id, agent_id)
+            return False
+        try:
+            await self._routing.accept(task_id, agent_id)
+        except Conflict:
+            # Too late (the engine already timed the offer out): release the agent.
+            await agent_leg.hangup()
+            return False
+        await self._record(ctx, "agent.answered", task_id=task_id, agent_id=agent_id)
+        await self._talk(leg, agent_leg, ctx, task_id, agent_id)
+        return True
+
+    async def _talk(
+        self, leg: Leg, agent_leg: Leg, ctx: CallContext, task_id: str, agent_id: str
+    ) -> None:
+        started = self._clock.now()
+        bridge_id: str | None = None
+        try:
+            await leg.stop_moh()
+            bridge_id = await self._telephony.bridge([leg, agent_leg])
+            await self._record(ctx, "call.bridged", task_id=task_id, agent_id=agent_id)
+            ends = [
+                asyncio.ensure_future(leg.wait_hangup()),
+                asyncio.ensure_future(agent_leg.wait_hangup()),
+            ]
+            try:
+                await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for end in ends:
+                    end.cancel()
+        except CallerHungUp:
+            pass
+        finally:
+            ended_by = "caller" if leg.hung_up else "agent"
+            with contextlib.suppress(CallerHungUp):
+                await asyncio.shield(agent_leg.hangup())
+            with contextlib.suppress(CallerHungUp):
+                await asyncio.shield(leg.hangup())
+            if bridge_id is not None:
+                await asyncio.shield(self._telephony.destroy_bridge(bridge_id))
+            with contextlib.suppress(Conflict):
+                await asyncio.shield(self._routing.finish(task_id, agent_id))
+            talk = self._clock.now() - started
+            await self._record(
+                ctx, "call.talk_ended", task_id=task_id, agent_id=agent_id, talk=talk, by=ended_by
+            )

@@ -1,0 +1,322 @@
+"""The routing engine against real Redis, driven by a manual clock."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from contactcore.acd.model import (
+    AgentConfig,
+    CustomerContext,
+    MaxWaitAction,
+    Presence,
+    QueueConfig,
+    RelaxationStep,
+    Strategy,
+    TaskSpec,
+)
+from contactcore.acd.service import RoutingService
+from contactcore.adapters.redis.routing_store import RedisRoutingStore
+from contactcore.errors import Conflict
+from contactcore.testing.acd_fakes import ManualClock
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    c = aioredis.Redis.from_url(redis_url)
+    yield c
+    await c.aclose()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def store(client: aioredis.Redis, redis_prefix: str) -> RedisRoutingStore:
+    return RedisRoutingStore(client, redis_prefix)
+
+
+@pytest.fixture
+def svc(store: RedisRoutingStore, clock: ManualClock) -> RoutingService:
+    return RoutingService(store, clock)
+
+
+async def events(client: aioredis.Redis, store: RedisRoutingStore) -> list[dict[str, Any]]:
+    return [json.loads(f[b"e"]) for _, f in await client.xrange(store.keys.events)]
+
+
+def voice(tid: str, queue: str = "q", **kw: Any) -> TaskSpec:
+    return TaskSpec(id=tid, channel="voice", queue=queue, **kw)
+
+
+async def test_longest_idle_assignment_with_explanation(
+    svc: RoutingService, clock: ManualClock, client: aioredis.Redis, store: RedisRoutingStore
+) -> None:
+    await svc.put_queue(QueueConfig(id="q", skills={"billing": 5}))
+    await svc.login(AgentConfig(id="ann", skills={"billing": 6}), Presence.AVAILABLE)
+    clock.advance(5)
+    await svc.login(AgentConfig(id="bob", skills={"billing": 9}), Presence.AVAILABLE)
+    await svc.login(AgentConfig(id="cid", skills={"billing": 3}), Presence.AVAILABLE)
+    await svc.enqueue(voice("t1"))
+    offers = await svc.route()
+    assert [(o.task_id, o.agent_id) for o in offers] == [("t1", "ann")]
+    await svc.accept("t1", "ann")
+    assigned = [e for e in await events(client, store) if e["type"] == "task.assigned"]
+    assert len(assigned) == 1
+    ex = assigned[0]["payload"]["explanation"]
+    assert ex["strategy"] == "longest_idle"
+    assert ex["eligible"] == 2  # cid lacks the level
+    assert ex["eligible_exact"] is True
+    assert ex["winner"]["agent"] == "ann"
+    assert ex["runner_up"]["agent"] == "bob"
+    assert "longest idle" in ex["why"]
+
+
+async def test_best_skill_strategy(svc: RoutingService) -> None:
+    await svc.put_queue(QueueConfig(id="q", skills={"billing": 5}, strategy=Strategy.BEST_SKILL))
+    await svc.login(AgentConfig(id="ann", skills={"billing": 6}), Presence.AVAILABLE)
+    await svc.login(AgentConfig(id="bob", skills={"billing": 9}), Presence.AVAILABLE)
+    await svc.enqueue(voice("t1"))
+    assert [o.agent_id for o in await svc.route()] == ["bob"]
+
+
+async def test_least_occupied_strategy(svc: RoutingService, clock: ManualClock) -> None:
+    await svc.put_queue(QueueConfig(id="q", channels=("chat",), strategy=Strategy.LEAST_OCCUPIED))
+    caps = {"chat": 3}
+    await svc.login(AgentConfig(id="ann", capacity=caps), Presence.AVAILABLE)
+    clock.advance(1)
+    await svc.login(AgentConfig(id="bob", capacity=caps), Presence.AVAILABLE)
+    got = []
+    for i in range(4):
+        await svc.enqueue(TaskSpec(id=f"c{i}", channel="chat", queue="q"))
+        got += [o.agent_id for o in await svc.route()]
+        clock.advance(1)
+    assert got == ["ann", "bob", "ann", "bob"]
+
+
+async def test_priority_order_and_fifo(svc: RoutingService, clock: ManualClock) -> None:
+    await svc.put_queue(QueueConfig(id="q", aging_s_per_point=0))
+    await svc.enqueue(voice("b1", customer=CustomerContext(tier="b")))
+    clock.advance(1)
+    await svc.enqueue(voice("plain"))
+    clock.advance(1)
+    await svc.enqueue(voice("vip", customer=CustomerContext(tier="vip")))
+    clock.advance(1)
+    await svc.enqueue(voice("b2", customer=CustomerContext(tier="b")))
+    order = []
+    await svc.login(AgentConfig(id="a"), Presence.AVAILABLE)
+    for _ in range(4):
+        (o,) = await svc.route()
+        order.append(o.task_id)
+        await svc.accept(o.task_id, "a")
+        await svc.finish(o.task_id, "a")
+    assert order == ["vip", "b1", "b2", "plain"]
+
+
+async def test_aging_lets_old_low_priority_task_overtake(
+    svc: RoutingService, clock: ManualClock
+) -> None:
+    await svc.put_queue(QueueConfig(id="q", aging_s_per_point=1.0))
+    await svc.enqueue(voice("old", priority=0))
+    clock.advance(30)  # 30 s of waiting = 30 points
+    await svc.enqueue(voice("new", priority=20))
+    await svc.login(AgentConfig(id="a"), Presence.AVAILABLE)
+    assert [o.task_id for o in await svc.route()] == ["old"]
+
+
+async def test_reject_keeps_place_and_goes_to_next_agent(
+    svc: RoutingService, clock: ManualClock
+) -> None:
+    await svc.put_queue(QueueConfig(id="q"))
+    await svc.login(AgentConfig(id="ann"), Presence.AVAILABLE)
+    clock.advance(1)
+    await svc.enqueue(voice("t1"))
+    clock.advance(1)
+    await svc.enqueue(voice("t2"))
+    (o,) = await svc.route()
+    assert (o.task_id, o.agent_id) == ("t1", "ann")
+    await svc.reject("t1", "ann")
+    clock.advance(1)
+    await svc.login(AgentConfig(id="bob"), Presence.AVAILABLE)
+    offers = await svc.route(limit=1)
+    # t1 is back at the head, and goes to bob, not to ann who rejected it
+    assert [(o.task_id, o.agent_id) for o in offers] == [("t1", "bob")]
+    offers = await svc.route()
+    assert [(o.task_id, o.agent_id) for o in offers] == [("t2", "ann")]
+
+
+async def test_rona_makes_agent_not_ready_and_task_keeps_place(
+    svc: RoutingService, clock: ManualClock, client: aioredis.Redis, store: RedisRoutingStore
+) -> None:
+    await svc.put_queue(QueueConfig(id="q", offer_timeout_s=10))
+    await svc.login(AgentConfig(id="ann"), Presence.AVAILABLE)
+    await svc.enqueue(voice("t1"))
+    clock.advance(1)
+    await svc.enqueue(voice("t2"))
+    await svc.route()
+    clock.advance(11)
+    assert (await svc.tick())["rona"] == 1
+    evs = await events(client, store)
+    assert any(e["type"] == "task.rona" and e["task_id"] == "t1" for e in evs)
+    assert any(e["type"] == "agent.presence" and e["payload"]["reason"] == "no-answer" for e in evs)
+    stats = (await svc.live_numbers())[0]
+    assert [t.task_id for t in stats.tasks] == ["t1", "t2"]
+    assert stats.agents["not_ready"] == 1
+    assert await svc.route() == []
+    await svc.set_presence("ann", Presence.AVAILABLE)
+    # ann just missed t1, so she gets t2 first; t1 keeps the head for anyone else
+    assert [o.task_id for o in await svc.route(limit=1)] == ["t2"]
+    await svc.accept("t2", "ann")
+    await svc.finish("t2", "ann")
+    assert await svc.route() == []
+    clock.advance(31)  # after reoffer_after_s she may get it again: nobody starves
+    assert [o.task_id for o in await svc.route(limit=1)] == ["t1"]
+
+
+async def test_cross_channel_rule_and_capacity(svc: RoutingService, clock: ManualClock) -> None:
+    await svc.put_queue(QueueConfig(id="q", channels=("voice", "chat", "email")))
+    await svc.login(
+        AgentConfig(id="a", capacity={"voice": 1, "chat": 2, "email": 1}), Presence.AVAILABLE
+    )
+    await svc.enqueue(voice("v1"))
+    for i in range(3):
+        clock.advance(1)
+        await svc.enqueue(TaskSpec(id=f"c{i}", channel="chat", queue="q"))
+    offers = await svc.route()
+    assert [o.task_id for o in offers] == ["v1"]  # the call blocks chats
+    await svc.accept("v1", "a")
+    await svc.finish("v1", "a")
+    offers = await svc.route()
+    assert [o.task_id for o in offers] == ["c0", "c1"]  # chat capacity 2
+
+
+async def test_wrapup_then_available_and_early_end(svc: RoutingService, clock: ManualClock) -> None:
+    await svc.put_queue(QueueConfig(id="q", wrapup_s=30))
+    await svc.login(AgentConfig(id="a"), Presence.AVAILABLE)
+    for t in ("t1", "t2", "t3"):
+        await svc.enqueue(voice(t))
+    (o,) = await svc.route()
+    await svc.accept(o.task_id, "a")
+    await svc.finish(o.task_id, "a")
+    assert await svc.route() == []  # in wrap-up
+    assert (await svc.live_numbers())[0].agents["wrap_up"] == 1
+    clock.advance(31)
+    await svc.tick()
+    (o,) = await svc.route()
+    assert o.task_id == "t2"
+    await svc.accept("t2", "a")
+    await svc.finish("t2", "a")
+    assert await svc.route() == []
+    await svc.end_wrapup("a")  # ended early by the agent
+    assert [o.task_id for o in await svc.route()] == ["t3"]
+
+
+async def test_relaxation_steps_and_never_without_skill(
+    svc: RoutingService, clock: ManualClock
+) -> None:
+    q = QueueConfig(
+        id="q",
+        skills={"billing": 8},
+        relaxation=(
+            RelaxationStep(after_s=30, min_level=4),
+            RelaxationStep(after_s=90, min_level=1),
+        ),
+    )
+    await svc.put_queue(q)
+    await svc.login(AgentConfig(id="low", skills={"billing": 2}), Presence.AVAILABLE)
+    await svc.login(AgentConfig(id="mid", skills={"billing": 5}), Presence.AVAILABLE)
+    await svc.login(AgentConfig(id="none", skills={"sales": 10}), Presence.AVAILABLE)
+    await svc.enqueue(voice("t1"))
+    assert await svc.route() == []
+    clock.advance(31)
+    (o,) = await svc.route()
+    assert o.agent_id == "mid"
+    await svc.enqueue(voice("t2", enqueued_at=clock.now() - 100))
+    (o,) = await svc.route()
+    assert o.agent_id == "low"  # step 2: any level, but never "none" who lacks billing
+
+
+async def test_overflow_and_max_wait(
+    svc: RoutingService, clock: ManualClock, client: aioredis.Redis, store: RedisRoutingStore
+) -> None:
+    await svc.put_queue(QueueConfig(id="general"))
+    await svc.put_queue(
+        QueueConfig(
+            id="q",
+            skills={"rare": 5},
+            relaxation=(RelaxationStep(after_s=60, overflow_to="general"),),
+        )
+    )
+    await svc.put_queue(
+        QueueConfig(
+            id="m", skills={"rare": 5}, max_wait_s=10, max_wait_action=MaxWaitAction.WITHDRAW
+        )
+    )
+    await svc.enqueue(voice("t1"))
+    await svc.enqueue(voice("t2", queue="m"))
+    clock.advance(61)
+    await svc.tick()
+    stats = {s.queue_id: s for s in await svc.live_numbers()}
+    assert [t.task_id for t in stats["general"].tasks] == ["t1"]
+    assert stats["m"].waiting == 0
+    types = [(e["type"], e.get("task_id")) for e in await events(client, store)]
+    assert ("task.overflowed", "t1") in types
+    assert ("task.withdrawn", "t2") in types
+
+
+async def test_live_operations(svc: RoutingService, clock: ManualClock) -> None:
+    await svc.put_queue(QueueConfig(id="q", skills={"billing": 5}))
+    await svc.put_queue(QueueConfig(id="other"))
+    await svc.login(AgentConfig(id="a", skills={"billing": 3}), Presence.AVAILABLE)
+    await svc.enqueue(voice("t1"))
+    await svc.enqueue(voice("t2"))
+    assert await svc.route() == []
+    await svc.update_agent(AgentConfig(id="a", skills={"billing": 7}))
+    await svc.set_queue_open("q", False)
+    assert await svc.route() == []  # closed queue is not routed
+    with pytest.raises(Conflict):
+        await svc.enqueue(voice("t3"))
+    await svc.set_queue_open("q", True)
+    await svc.set_priority("t2", 50)
+    await svc.set_presence("a", Presence.NOT_READY, "break")
+    assert await svc.route() == []
+    await svc.set_presence("a", Presence.AVAILABLE)
+    (o,) = await svc.route()
+    assert o.task_id == "t2"
+    await svc.move_task("t1", "other")
+    stats = {s.queue_id: s for s in await svc.live_numbers()}
+    assert stats["q"].waiting == 0
+    assert stats["other"].waiting == 1
+    await svc.withdraw("t1", "hangup")
+    assert (await svc.live_numbers())[1].waiting == 0
+
+
+async def test_ewt_from_departures(svc: RoutingService, clock: ManualClock) -> None:
+    await svc.put_queue(QueueConfig(id="q"))
+    await svc.login(AgentConfig(id="a"), Presence.AVAILABLE)
+    for i in range(10):
+        await svc.enqueue(voice(f"t{i}"))
+    for _ in range(5):  # one departure every 60 s
+        (o,) = await svc.route()
+        await svc.accept(o.task_id, "a")
+        clock.advance(60)
+        await svc.finish(o.task_id, "a")
+        await svc.set_presence("a", Presence.NOT_READY, "hold")
+        await svc.set_presence("a", Presence.AVAILABLE)
+        if _ < 4:
+            continue
+    await svc.set_presence("a", Presence.NOT_READY, "hold")
+    clock.advance(-50)  # look 10 s after the last departure
+    stats = (await svc.live_numbers())[0]
+    assert stats.ewt_method == "departure-gap"
+    ewts = [t.ewt_s for t in stats.tasks]
+    assert ewts[0] == pytest.approx(60 - 10, abs=1)
+    assert ewts[1] == pytest.approx(120 - 10, abs=1)
