@@ -105,6 +105,21 @@ class LogSettings(_Section):
     dir: Path = Path("var/log")
 
 
+class WfmSettings(_Section):
+    interval_seconds: int = Field(default=900, ge=60, le=86400)
+    country: str = "US"  # public holidays (the `holidays` package); "" for none
+    threshold_seconds: float = Field(default=20.0, ge=0)  # "answered within SL" in statistics
+    history_days: int = Field(default=70, ge=7)
+    store: Path | None = None  # a CSV file instead of the database (planning offline)
+
+    @field_validator("interval_seconds")
+    @classmethod
+    def _divides_a_day(cls, value: int) -> int:
+        if 86400 % value:
+            raise ValueError("must divide a day evenly (e.g. 900 or 1800)")
+        return value
+
+
 class Settings(_Section):
     ari: AriSettings = AriSettings()
     redis: RedisSettings = RedisSettings()
@@ -114,6 +129,7 @@ class Settings(_Section):
     controller: ControllerSettings = ControllerSettings()
     ivr: IvrSettings = IvrSettings()
     log: LogSettings = LogSettings()
+    wfm: WfmSettings = WfmSettings()
 
     @property
     def async_database_url(self) -> str:

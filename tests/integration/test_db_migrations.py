@@ -29,6 +29,7 @@ TABLES = {
     "interaction_events",
     "tasks",
     "callbacks",
+    "interval_stats",
 }
 
 
@@ -43,7 +44,9 @@ async def _tables(url: str) -> set[str]:
 
 async def test_upgrade_from_empty_is_idempotent(database_url: str) -> None:
     assert await current(database_url) is None
-    assert await upgrade(database_url) == [head_revision()]
+    applied = await upgrade(database_url)
+    assert applied[0] == "0001"
+    assert applied[-1] == head_revision()
     assert await upgrade(database_url) == []
     assert await current(database_url) == head_revision()
     assert await _tables(database_url) >= TABLES
@@ -51,16 +54,19 @@ async def test_upgrade_from_empty_is_idempotent(database_url: str) -> None:
 
 async def test_processes_starting_together_migrate_once(database_url: str) -> None:
     results = await asyncio.gather(*(upgrade(database_url) for _ in range(4)))
-    assert sorted(results) == [[], [], [], [head_revision()]]
+    applied = [r for r in results if r]
+    assert len(applied) == 1
+    assert applied[0][0] == "0001"
+    assert applied[0][-1] == head_revision()
     assert await current(database_url) == head_revision()
 
 
 async def test_downgrade_to_base_and_up_again(database_url: str) -> None:
-    await upgrade(database_url)
-    assert await downgrade(database_url, "base") == [head_revision()]
+    applied = await upgrade(database_url)
+    assert await downgrade(database_url, "base") == applied[::-1]
     assert await current(database_url) is None
     assert not (await _tables(database_url) & TABLES)
-    assert await upgrade(database_url) == [head_revision()]
+    assert await upgrade(database_url) == applied
     assert await _tables(database_url) >= TABLES
 
 
@@ -86,13 +92,13 @@ def test_cli_upgrade_current_downgrade(
     monkeypatch.setenv("DATABASE_URL", sqlite_url)
     monkeypatch.delenv("CONTACTCORE_CONFIG", raising=False)
     assert main(["db", "upgrade"]) == 0
-    assert f"applied {head_revision()}" in capsys.readouterr().out
+    assert f"now at {head_revision()}" in capsys.readouterr().out
     assert main(["db", "upgrade"]) == 0
     assert "already up to date" in capsys.readouterr().out
     assert main(["db", "current"]) == 0
     assert "(up to date)" in capsys.readouterr().out
     assert main(["db", "downgrade", "base"]) == 0
-    assert f"reverted {head_revision()}" in capsys.readouterr().out
+    assert f"reverted {head_revision()}" in capsys.readouterr().out  # newest first
     assert main(["db", "current"]) == 0
     assert "empty" in capsys.readouterr().out
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+from datetime import date
 
-from contactcore.adapters.db import mask_url, open_database, require_head
+from contactcore.adapters.db import Database, mask_url, open_database, require_head
 from contactcore.adapters.db.demo import AGENTS, CUSTOMERS, DEMO_REGION, QUEUES, seed_demo
 from contactcore.cli._common import settings_from
+from contactcore.settings import WfmSettings
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -18,23 +20,39 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     seed.set_defaults(handler=_seed)
 
 
-async def _run(url: str) -> str:
+async def _run(url: str, wfm: WfmSettings) -> str:
     await require_head(url)
     db = await open_database(url)
     try:
         report = await seed_demo(db)
+        planning = await _seed_planning_history(db, wfm)
     finally:
         await db.close()
     created = ", ".join(f"{n} {k}" for k, n in report.created.items()) or "nothing"
     updated = ", ".join(f"{n} {k}" for k, n in report.updated.items()) or "nothing"
-    return f"created {created}; updated {updated}"
+    return f"created {created}; updated {updated}; {planning} planning intervals of history"
+
+
+async def _seed_planning_history(db: Database, wfm: WfmSettings) -> int:
+    """Eight weeks of generated interval statistics per demo queue, for wfm forecasts."""
+    from contactcore.adapters.db.wfm_store import SqlIntervalStore
+    from contactcore.wfm.service import seed_demo_history
+
+    ids = [q.id for name in QUEUES if (q := await db.queues.get_by_name(name)) is not None]
+    return await seed_demo_history(
+        SqlIntervalStore(db.engine),
+        ids,
+        date.today(),
+        interval_seconds=wfm.interval_seconds,
+        country=wfm.country or None,
+    )
 
 
 def _seed(args: argparse.Namespace) -> int:
     if not getattr(args, "verbose", False):
         logging.getLogger("alembic").setLevel(logging.WARNING)
     url = settings_from(args).database.url
-    summary = asyncio.run(_run(url))
+    summary = asyncio.run(_run(url, settings_from(args).wfm))
     print(f"demo seed into {mask_url(url)}: {summary}")
     print(f"queues: {', '.join(QUEUES)} (dial 100 for general)")
     print("agents (desktop username / password, SIP endpoint):")

@@ -224,3 +224,24 @@ callbacks = Table(
     ),
     Index("ix_callbacks_queue_state", "queue_id", "state"),
 )
+
+# Workforce planning: counters per queue, channel and interval (see core.wfm.IntervalStat).
+# Totals, not averages, so that increments add up; the interval is the one the work was
+# offered in.
+interval_stats = Table(
+    "interval_stats",
+    metadata,
+    Column("queue_id", ID, primary_key=True),
+    Column("channel", String(16), primary_key=True),
+    Column("start", Double, primary_key=True),
+    Column("seconds", Integer, nullable=False),
+    Column("offered", Integer, nullable=False, server_default="0"),
+    Column("answered", Integer, nullable=False, server_default="0"),
+    Column("abandoned", Integer, nullable=False, server_default="0"),
+    Column("answered_in_sl", Integer, nullable=False, server_default="0"),
+    Column("handle_seconds", Double, nullable=False, server_default="0"),
+    Column("answer_wait_seconds", Double, nullable=False, server_default="0"),
+    Column("abandon_wait_seconds", Double, nullable=False, server_default="0"),
+    Column("backlog", Integer, nullable=False, server_default="0"),
+    Index("ix_interval_stats_start", "start"),
+)
