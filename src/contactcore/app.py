@@ -13,7 +13,7 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
@@ -34,13 +34,13 @@ from contactcore.acd.service import RoutingService
 from contactcore.adapters import db
 from contactcore.adapters.ari.client import AriClient
 from contactcore.adapters.ari.telephony import AriTelephony
+from contactcore.adapters.db.routing_store import SqlHistorySink, SqlRoutingDurableStore
 from contactcore.adapters.redis.routing_store import RedisRoutingStore
 from contactcore.adapters.redis.stream import RedisStreamSource, RedisStreamTail
 from contactcore.channels.signals import TaskSignals
 from contactcore.channels.voice import CallFlow, CallJournal, VoiceChannel, line_test_flow
-from contactcore.channels.voice_queue import AgentLine, VoiceQueue, VoiceQueueSettings
+from contactcore.channels.voice_queue import AgentLine, VoiceQueue
 from contactcore.core.clock import SystemClock
-from contactcore.core.events import DomainEvent
 from contactcore.core.voice import Leg
 from contactcore.errors import DependencyUnavailable
 from contactcore.ivr.idv import IdentityChecker, IdvPolicy
@@ -134,17 +134,6 @@ def ivr_flow(runner: FlowRunner) -> CallFlow:
     return run
 
 
-class SqlEventSink:
-    """The routing engine's events into the history (``acd.ports.EventSink``)."""
-
-    def __init__(self, database: db.Database) -> None:
-        self._db = database
-
-    async def write(self, events: Sequence[DomainEvent]) -> None:
-        for event in events:
-            await self._db.interactions.add_event(event)
-
-
 async def serve(settings: Settings, pid_file: Path | None = None) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -172,11 +161,11 @@ async def serve(settings: Settings, pid_file: Path | None = None) -> int:
         install_reload_signal(registry)
 
         # -- routing ------------------------------------------------------------------
-        routing = RoutingService(RedisRoutingStore(redis_client, prefix), clock)
-        queue_settings: dict[str, VoiceQueueSettings] = {}
-        for record in await database.queues.list():
-            await routing.put_queue(wiring.acd_queue(record))
-            queue_settings[record.name] = wiring.voice_settings(record)
+        durable = SqlRoutingDurableStore(database.agents, database.sessions, database.tasks, clock)
+        routing = RoutingService(RedisRoutingStore(redis_client, prefix), clock, durable=durable)
+        records = await database.queues.list()
+        queue_settings = {r.name: wiring.voice_settings(r) for r in records}
+        await routing.start([wiring.acd_queue(r) for r in records])
         log.info("queues: %s", ", ".join(sorted(queue_settings)) or "none")
         signals = TaskSignals(RedisStreamTail(redis_client, prefix))
 
@@ -248,7 +237,8 @@ async def serve(settings: Settings, pid_file: Path | None = None) -> int:
             asyncio.create_task(routing.run(stop_work), name="router"),
             asyncio.create_task(signals.run(), name="task-signals"),
             asyncio.create_task(
-                run_history_consumer(history, SqlEventSink(database), stop_work), name="history"
+                run_history_consumer(history, SqlHistorySink(database.interactions), stop_work),
+                name="history",
             ),
         ]
 

@@ -71,7 +71,7 @@ class Platform:
                 "-timeout_error",
                 "-nostdin",
                 self.sandbox.sip_target,
-            ],  # fmt: skip
+            ],
             capture_output=True,
             text=True,
             timeout=30,
@@ -101,7 +101,7 @@ class Platform:
                 "-error_file",
                 str(self.tmp / f"agent-{port}-errors.log"),
                 self.sandbox.sip_target,
-            ],  # fmt: skip
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

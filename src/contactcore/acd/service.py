@@ -343,6 +343,19 @@ class RoutingService:
         return stats
 
     # ---------------------------------------------------------------- durability
+    async def start(self, queues: Sequence[QueueConfig]) -> dict[str, int] | None:
+        """At process start: refill Redis from the durable store when it lost the routing
+        state (e.g. it restarted empty), then apply the queue configuration."""
+        for q in queues:
+            self._queues[q.id] = q
+        rebuilt = None
+        if self.durable is not None and await self.store.is_empty():
+            rebuilt = await self.rebuild()
+            log.info("routing state rebuilt from the durable store: %s", rebuilt)
+        for q in queues:
+            await self.put_queue(q)
+        return rebuilt
+
     async def rebuild(self, durable: RoutingDurableStore | None = None) -> dict[str, int]:
         """Refill an empty Redis from the durable store: queues, agents, open tasks.
 
