@@ -1,4 +1,4 @@
-"""``contactcore acd status``: live numbers of every queue, read from Redis."""
+"""``contactcore acd status|agent``: live numbers of every queue; an agent's presence."""
 
 from __future__ import annotations
 
@@ -9,12 +9,15 @@ import json
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from contactcore.acd.model import QueueStats
+from contactcore.acd.model import AgentConfig, Presence, QueueStats
 from contactcore.acd.service import RoutingService
+from contactcore.adapters.db import open_database
+from contactcore.adapters.db.routing_store import SqlRoutingDurableStore
 from contactcore.adapters.redis.routing_store import RedisRoutingStore
 from contactcore.cli._common import settings_from
 from contactcore.core.clock import SystemClock
-from contactcore.errors import DependencyUnavailable
+from contactcore.errors import DependencyUnavailable, NotFound
+from contactcore.settings import Settings
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -23,6 +26,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     status = acd_sub.add_parser("status", help="per queue: waiting, longest wait, agents, EWT")
     status.add_argument("--json", action="store_true", help="print JSON")
     status.set_defaults(handler=_status)
+    agent = acd_sub.add_parser(
+        "agent",
+        help="set an agent's presence (log in, pause, log out) until the desktop does it",
+        description=(
+            "Sets the one presence an agent has for every channel. 'available' logs the agent "
+            "in with the skills and capacities stored in the database."
+        ),
+    )
+    agent.add_argument("username", help="the agent's username, e.g. agent1001")
+    agent.add_argument("presence", choices=["available", "not-ready", "offline"])
+    agent.add_argument("--reason", default=None, help="why not ready (e.g. break, training)")
+    agent.set_defaults(handler=_agent)
 
 
 async def _read(url: str, prefix: str) -> list[QueueStats]:
@@ -34,6 +49,46 @@ async def _read(url: str, prefix: str) -> list[QueueStats]:
         raise DependencyUnavailable(f"Redis at {url} cannot be reached: {exc}") from exc
     finally:
         await client.aclose()
+
+
+async def _set_presence(
+    settings: Settings, username: str, presence: Presence, reason: str | None
+) -> str:
+    database = await open_database(settings.database.url)
+    client = aioredis.Redis.from_url(settings.redis.url)
+    try:
+        record = await database.agents.get_by_username(username)
+        if record is None:
+            raise NotFound(
+                f"no agent '{username}': see 'contactcore demo seed' for the demo agents"
+            )
+        durable = SqlRoutingDurableStore(database.agents, database.sessions, database.tasks)
+        svc = RoutingService(
+            RedisRoutingStore(client, settings.redis.key_prefix), SystemClock(), durable=durable
+        )
+        if presence is Presence.OFFLINE:
+            await svc.set_presence(record.id, presence)
+        else:
+            config = AgentConfig(id=record.id, skills=record.skills, capacity=record.capacities)
+            await svc.login(config, presence, reason)
+        return record.id
+    except RedisConnectionError as exc:
+        raise DependencyUnavailable(
+            f"Redis at {settings.redis.url} cannot be reached: {exc}"
+        ) from exc
+    finally:
+        await client.aclose()
+        await database.close()
+
+
+def _agent(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    presence = Presence(args.presence.replace("-", "_"))
+    agent_id = asyncio.run(_set_presence(settings, args.username, presence, args.reason))
+    print(
+        f"{args.username} ({agent_id}): {presence}" + (f" ({args.reason})" if args.reason else "")
+    )
+    return 0
 
 
 def _status(args: argparse.Namespace) -> int:
