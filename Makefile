@@ -25,6 +25,7 @@ run: system venv
 	@mkdir -p var/log
 	@$(CC) db upgrade
 	@$(CC) demo seed
+	@$(CC) flows prompts
 	@$(CC) sandbox up
 	@echo "make: contactcore on http://127.0.0.1:8080, SIP on udp 127.0.0.1:5060 (dial 100). Ctrl-C or 'make stop' to end."
 	@trap '$(CC) sandbox down' EXIT; $(CC) serve --pid-file var/contactcore.pid
@@ -40,6 +41,7 @@ lint: venv
 	@echo "make: import-linter"; $(BIN)/lint-imports
 
 test: system venv lint
+	@$(CC) flows prompts
 	@$(BIN)/pytest $(PYTEST_ARGS)
 
 unit: venv
@@ -49,6 +51,7 @@ integration: system venv
 	@$(BIN)/pytest tests/integration $(PYTEST_ARGS)
 
 e2e: system venv
+	@$(CC) flows prompts
 	@$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
 
 clean:
