@@ -38,10 +38,11 @@ async def _seed_planning_history(db: Database, wfm: WfmSettings) -> int:
     from contactcore.adapters.db.wfm_store import SqlIntervalStore
     from contactcore.wfm.service import seed_demo_history
 
-    ids = [q.id for name in QUEUES if (q := await db.queues.get_by_name(name)) is not None]
+    # Statistics are kept by queue name, the id routing and the call flows use too.
+    names = [name for name in QUEUES if await db.queues.get_by_name(name) is not None]
     return await seed_demo_history(
         SqlIntervalStore(db.engine),
-        ids,
+        names,
         date.today(),
         interval_seconds=wfm.interval_seconds,
         country=wfm.country or None,

@@ -629,10 +629,7 @@ async def _open_service(
     await require_head(url)
     db = await open_database(url)
     try:
-        # Planners name queues; statistics are kept by queue id.
-        name = getattr(args, "queue", None)
-        if name and (queue := await db.queues.get_by_name(name)) is not None:
-            args.queue = queue.id
+        # Statistics are kept by queue name, as routing and the call flows name queues.
         history = file_history or SqlHistory(db.engine)
         yield WfmService(SqlIntervalStore(db.engine), history, config)
     finally:
