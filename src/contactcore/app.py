@@ -35,6 +35,7 @@ from contactcore.adapters import db
 from contactcore.adapters.ari.client import AriClient
 from contactcore.adapters.ari.telephony import AriTelephony
 from contactcore.adapters.db.routing_store import SqlHistorySink, SqlRoutingDurableStore
+from contactcore.adapters.db.wfm_store import SqlHistory, SqlIntervalStore
 from contactcore.adapters.redis.routing_store import RedisRoutingStore
 from contactcore.adapters.redis.stream import RedisStreamSource, RedisStreamTail
 from contactcore.channels.signals import TaskSignals
@@ -49,6 +50,7 @@ from contactcore.ivr.runner import FlowRunner
 from contactcore.settings import Settings
 from contactcore.web.app import build_web_app
 from contactcore.web.health import CheckResult
+from contactcore.wfm.service import WfmConfig, WfmService
 
 log = logging.getLogger(__name__)
 
@@ -219,12 +221,30 @@ async def serve(settings: Settings, pid_file: Path | None = None) -> int:
             recorder=recorder.add_event,
             clock=clock,
         )
+        planning = WfmService(
+            SqlIntervalStore(database.engine),
+            SqlHistory(database.engine),
+            WfmConfig(
+                interval_seconds=settings.wfm.interval_seconds,
+                country=settings.wfm.country or None,
+                threshold_seconds=settings.wfm.threshold_seconds,
+                history_days=settings.wfm.history_days,
+            ),
+        )
+        step = settings.wfm.interval_seconds
+
+        async def update_statistics(interaction_id: str, started: float) -> None:
+            """Recompute the planning interval the call started in, now that it is over."""
+            start = started - started % step
+            await planning.rebuild(start, start + step)
+
         voice = VoiceChannel(
             recorder,
             clock,
             flows={LINE_TEST_NUMBER: line_test_flow},
             default_flow=ivr_flow(runner),
             legs=legs,
+            on_closed=update_statistics,
         )
         telephony.set_call_handler(voice.handle)
         stack.push_async_callback(telephony.drain, settings.controller.shutdown_grace)
@@ -270,7 +290,7 @@ async def serve(settings: Settings, pid_file: Path | None = None) -> int:
         registry_metrics = CollectorRegistry()
         registry_metrics.register(ControllerCollector(telephony))
         app = build_web_app(
-            {"asterisk": ari_ok, "redis": redis_ok, "database": db_ok}, registry_metrics
+            {"asterisk": ari_ok, "redis": redis_ok, "database": db_ok}, registry_metrics, planning
         )
         runner_web = web.AppRunner(app, access_log=None)
         await runner_web.setup()

@@ -74,6 +74,7 @@ class VoiceChannel:
         flows: Mapping[str, CallFlow],
         default_flow: CallFlow | None = None,
         legs: dict[str, Leg] | None = None,
+        on_closed: Callable[[str, float], Awaitable[None]] | None = None,
     ) -> None:
         self._recorder = recorder
         self._clock = clock
@@ -81,6 +82,9 @@ class VoiceChannel:
         self._default = default_flow
         # every call in progress, by call id (the queue finds its caller's leg here)
         self.legs: dict[str, Leg] = legs if legs is not None else {}
+        # told (interaction id, start time) once a call's record is closed, e.g. to keep
+        # the planning statistics up to date as work completes
+        self._on_closed = on_closed
 
     def flow_for(self, number: str) -> CallFlow | None:
         return self._flows.get(number, self._default)
@@ -88,10 +92,11 @@ class VoiceChannel:
     async def handle(self, leg: Leg) -> None:
         interaction_id = new_id("ix_")
         journal = CallJournal(self._recorder, self._clock, interaction_id)
+        started = self._clock.now()
         await self._recorder.start(
             interaction_id,
             "voice",
-            self._clock.now(),
+            started,
             caller=leg.caller_number or None,
             called=leg.called_number or None,
         )
@@ -121,13 +126,15 @@ class VoiceChannel:
             raise
         finally:
             self.legs.pop(leg.call_id, None)
-            await self._close(journal, leg, outcome)
+            await self._close(journal, leg, outcome, started)
 
-    async def _close(self, journal: CallJournal, leg: Leg, outcome: str) -> None:
+    async def _close(self, journal: CallJournal, leg: Leg, outcome: str, started: float) -> None:
         try:
             async with asyncio.timeout(RECORD_TIMEOUT):
                 await journal.record("call.ended", outcome=outcome)
                 await self._recorder.finish(journal.interaction_id, self._clock.now(), outcome)
+                if self._on_closed is not None:
+                    await self._on_closed(journal.interaction_id, started)
         except Exception:
             log.exception("call %s: could not close the interaction record", journal.interaction_id)
         log.info("call %s ended: %s", journal.interaction_id, outcome)
