@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import argparse
 import subprocess
+from pathlib import Path
 
 from contactcore.cli._common import settings_from
+from contactcore.sandbox.config import render_config
+from contactcore.sandbox.paths import InstancePaths
 from contactcore.sandbox.service import Sandbox, SandboxConfig, Status
 
 
@@ -44,6 +47,28 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     c = add("cli", "run an Asterisk CLI command, or open the console without one")
     c.add_argument("words", nargs=argparse.REMAINDER, metavar="COMMAND")
     c.set_defaults(handler=_cli)
+    r = add(
+        "render",
+        "write the instance's rendered Asterisk configuration to a folder (e.g. for a Docker "
+        "image) without starting anything",
+    )
+    r.add_argument("--out", type=Path, required=True, help="folder to write the *.conf files to")
+    r.add_argument(
+        "--source", type=Path, default=None, help="the asterisk/ folder (default: the checkout's)"
+    )
+    r.set_defaults(handler=_render)
+
+
+def _render(args: argparse.Namespace) -> int:
+    config = SandboxConfig.from_settings(settings_from(args), args.instance)
+    source = args.source or config.config_dir
+    paths = InstancePaths(config.root, config.instance)
+    files = render_config(source, config.render_values, paths)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (args.out / name).write_text(text)
+    print(f"sandbox: {len(files)} file(s) for instance {config.instance} written to {args.out}")
+    return 0
 
 
 def _sandbox(args: argparse.Namespace) -> Sandbox:
