@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from contactcore.adapters.ari.client import AriClient
-from contactcore.adapters.ari.errors import AriNotFound
+from contactcore.adapters.ari.errors import AriError, AriNotFound
 from contactcore.adapters.ari.models import parse_event
 from contactcore.adapters.ari.telephony import AriTelephony
 from contactcore.core.voice import CallerHungUp, Leg
@@ -162,3 +162,18 @@ async def test_crashing_handler_does_not_leave_the_call_up() -> None:
     t._on_event(ev("StasisStart", channel=channel("c9")))
     await asyncio.sleep(0.05)
     assert ("DELETE", "/channels/c9", {"reason": "normal"}) in client.calls
+
+
+async def test_originate_to_an_unregistered_phone_is_a_no_answer() -> None:
+    class Refusing(FakeClient):
+        async def request(
+            self, method: str, path: str, params: Any = None, body: Any = None
+        ) -> Any:
+            if method == "POST" and path.startswith("/channels/ag_"):
+                raise AriError("Allocation failed", status=500, method=method, path=path)
+            return await super().request(method, path, params, body)
+
+    t = AriTelephony(Refusing(), "contactcore")
+    with pytest.raises(CallerHungUp, match="cannot be called"):
+        await t.originate("PJSIP/agent1009", caller_id='"x" <1>', timeout=5)
+    assert not t._legs

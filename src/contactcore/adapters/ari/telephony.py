@@ -367,7 +367,15 @@ class AriTelephony:
         }
         try:
             body = {"variables": variables} if variables else None
-            await self.client.request("POST", f"/channels/{channel_id}", params, body)
+            try:
+                await self.client.request("POST", f"/channels/{channel_id}", params, body)
+            except AriError as exc:
+                # e.g. 500 "Allocation failed": the phone is not registered. For the caller
+                # this is the same as an agent who does not answer.
+                leg.mark_gone()
+                raise CallerHungUp(
+                    f"{endpoint} cannot be called: {exc.message}", leg_id=channel_id
+                ) from exc
             entered = asyncio.ensure_future(leg._entered.wait())
             gone = asyncio.ensure_future(leg.wait_hangup())
             try:
