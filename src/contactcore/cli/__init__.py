@@ -71,3 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # e.g. `contactcore ... | head`: the reader left; that is not an error of ours
+        sys.stderr.close()
+        return 0
