@@ -637,7 +637,8 @@ async def test_demo_flow_vip_caller_goes_to_vip_queue(tmp_path: Path) -> None:
     h = await _demo(tmp_path)
     result, session = await h.call([], caller=VIC.phones[0])
     [request] = h.enqueuer.requests
-    assert (request.queue, request.priority, request.skills) == ("vip", 10, {"vip": 1})
+    # the vip queue itself requires what its agents need; the flow adds no skill
+    assert (request.queue, request.priority, request.skills) == ("vip", 10, {})
     assert request.context.verification is Verification.IDENTIFIED
     assert session.played[0] == ["sound:contactcore/welcome"]
     assert result.outcome is RunOutcome.ANSWERED
