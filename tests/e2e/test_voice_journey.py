@@ -23,6 +23,7 @@ from contactcore.acd.service import RoutingService
 from contactcore.adapters.db import open_database, upgrade
 from contactcore.adapters.db.demo import seed_demo
 from contactcore.adapters.db.records import AgentRecord, InteractionRecord
+from contactcore.adapters.db.wfm_store import SqlIntervalStore
 from contactcore.adapters.redis.routing_store import RedisRoutingStore
 from contactcore.core.clock import SystemClock
 from contactcore.sandbox.sipp import free_udp_port
@@ -189,3 +190,14 @@ async def test_caller_chooses_billing_and_is_connected_to_the_billing_agent(
 
     snapshot = await platform.routing.store.read_state()
     assert snapshot  # the engine still knows the agent: in wrap-up or available again
+
+    # the planning statistics were brought up to date as the call ended
+    db = await open_database(platform.controller.database_url)
+    try:
+        stats = await SqlIntervalStore(db.engine).load("billing", 0, time.time() + 3600)
+    finally:
+        await db.close()
+    (interval,) = [s for s in stats if s.start <= row.started_at < s.start + s.seconds]
+    assert (interval.channel, interval.offered, interval.answered) == ("voice", 1, 1)
+    assert interval.answered_in_sl == 1
+    assert interval.handle_seconds >= talk.payload["talk"]
