@@ -13,7 +13,7 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ from contactcore.channels.signals import TaskSignals
 from contactcore.channels.voice import CallFlow, CallJournal, VoiceChannel, line_test_flow
 from contactcore.channels.voice_queue import AgentLine, VoiceQueue
 from contactcore.core.clock import SystemClock
+from contactcore.core.events import DomainEvent
 from contactcore.core.voice import Leg
 from contactcore.errors import DependencyUnavailable
 from contactcore.ivr.idv import IdentityChecker, IdvPolicy
@@ -121,6 +122,26 @@ def _report_crash(task: asyncio.Task[Any]) -> None:
     exc = task.exception()
     if exc is not None:
         log.error("background task %s stopped: %r", task.get_name(), exc, exc_info=exc)
+
+
+class PlanningHistorySink:
+    """History first; then the planning interval of every task whose wrap-up just ended,
+    so that handle times (talk + hold + wrap-up) are complete as work completes."""
+
+    def __init__(
+        self, history: SqlHistorySink, offered_at: SqlHistory, planning: WfmService, step: int
+    ) -> None:
+        self._history = history
+        self._offered_at = offered_at
+        self._planning = planning
+        self._step = step
+
+    async def write(self, events: Sequence[DomainEvent]) -> None:
+        await self._history.write(events)
+        done = [e.task_id for e in events if e.type == "agent.wrapup_ended" and e.task_id]
+        starts = {t - t % self._step for t in await self._offered_at.offered_at(done)}
+        for start in sorted(starts):
+            await self._planning.rebuild(start, start + self._step)
 
 
 def ivr_flow(runner: FlowRunner) -> CallFlow:
@@ -255,9 +276,18 @@ async def serve(settings: Settings, pid_file: Path | None = None) -> int:
         history = RedisStreamSource(redis_client, prefix, "history", f"controller-{os.getpid()}")
         background = [
             asyncio.create_task(routing.run(stop_work), name="router"),
-            asyncio.create_task(signals.run(), name="task-signals"),
+            asyncio.create_task(signals.run(stop_work), name="task-signals"),
             asyncio.create_task(
-                run_history_consumer(history, SqlHistorySink(database.interactions), stop_work),
+                run_history_consumer(
+                    history,
+                    PlanningHistorySink(
+                        SqlHistorySink(database.interactions),
+                        SqlHistory(database.engine),
+                        planning,
+                        step,
+                    ),
+                    stop_work,
+                ),
                 name="history",
             ),
         ]
@@ -267,7 +297,8 @@ async def serve(settings: Settings, pid_file: Path | None = None) -> int:
             _, pending = await asyncio.wait(background, timeout=5.0)
             for task in pending:
                 task.cancel()
-            await asyncio.gather(*background, return_exceptions=True)
+            if pending:  # bounded: a cancellation can be swallowed inside redis-py
+                await asyncio.wait(pending, timeout=2.0)
 
         stack.push_async_callback(stop_background)
         for task in background:

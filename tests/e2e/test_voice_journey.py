@@ -26,6 +26,7 @@ from contactcore.adapters.db.records import AgentRecord, InteractionRecord
 from contactcore.adapters.db.wfm_store import SqlIntervalStore
 from contactcore.adapters.redis.routing_store import RedisRoutingStore
 from contactcore.core.clock import SystemClock
+from contactcore.core.wfm import IntervalStat
 from contactcore.sandbox.sipp import free_udp_port
 from contactcore.sandbox.testkit import SIPP_DIR, E2ESandbox
 from contactcore.testing.ari_observer import AriObserver
@@ -191,13 +192,29 @@ async def test_caller_chooses_billing_and_is_connected_to_the_billing_agent(
     snapshot = await platform.routing.store.read_state()
     assert snapshot  # the engine still knows the agent: in wrap-up or available again
 
-    # the planning statistics were brought up to date as the call ended
-    db = await open_database(platform.controller.database_url)
-    try:
-        stats = await SqlIntervalStore(db.engine).load("billing", 0, time.time() + 3600)
-    finally:
-        await db.close()
-    (interval,) = [s for s in stats if s.start <= row.started_at < s.start + s.seconds]
+    # the planning statistics were brought up to date as the call ended ...
+    async def billing_interval() -> IntervalStat:
+        db = await open_database(platform.controller.database_url)
+        try:
+            stats = await SqlIntervalStore(db.engine).load("billing", 0, time.time() + 3600)
+        finally:
+            await db.close()
+        (interval,) = [s for s in stats if s.start <= row.started_at < s.start + s.seconds]
+        return interval
+
+    interval = await billing_interval()
     assert (interval.channel, interval.offered, interval.answered) == ("voice", 1, 1)
     assert interval.answered_in_sl == 1
-    assert interval.handle_seconds >= talk.payload["talk"]
+    talk_s = talk.payload["talk"]
+    assert interval.handle_seconds == pytest.approx(talk_s, abs=0.2)
+
+    # ... and again when the agent ends the wrap-up (early): handle time includes it
+    await asyncio.sleep(1.0)
+    await platform.routing.end_wrapup(agent.id)
+    for _ in range(100):
+        interval = await billing_interval()
+        if interval.handle_seconds >= talk_s + 0.8:
+            break
+        await asyncio.sleep(0.1)
+    assert interval.handle_seconds >= talk_s + 0.8
+    assert interval.answered == 1

@@ -59,12 +59,15 @@ async def _record(db: Database) -> None:
     # answered call: queued at +10, answered +25, hold 20 s, wrap-up 30 s, ended +200
     await r.start("ix_1", "voice", T0)
     for e in [
-        DomainEvent(type="queue.entered", at=T0 + 10, interaction_id="ix_1", queue_id="q_1"),
+        DomainEvent(
+            type="queue.entered", at=T0 + 10, interaction_id="ix_1", queue_id="q_1", task_id="tk_1"
+        ),
         DomainEvent(type="agent.answered", at=T0 + 25, interaction_id="ix_1"),
         DomainEvent(type="hold.started", at=T0 + 60, interaction_id="ix_1"),
         DomainEvent(type="hold.ended", at=T0 + 80, interaction_id="ix_1"),
-        DomainEvent(type="wrapup.started", at=T0 + 170, interaction_id="ix_1"),
-        DomainEvent(type="wrapup.ended", at=T0 + 200, interaction_id="ix_1"),
+        # the routing engine's wrap-up events know the task, not the interaction
+        DomainEvent(type="agent.wrapup_started", at=T0 + 170, task_id="tk_1", agent_id="a1"),
+        DomainEvent(type="agent.wrapup_ended", at=T0 + 200, task_id="tk_1", agent_id="a1"),
     ]:
         await r.add_event(e)
     await r.finish("ix_1", T0 + 170, "completed")

@@ -40,10 +40,15 @@ class TaskSignals:
                 if waiter is not None:
                     waiter.put_nowait(event)
                     self.delivered += 1
+                    log.debug("task %s: %s delivered", event.task_id, event.type)
 
-    async def run(self) -> None:
-        """Follow the stream until cancelled; a read error is logged and retried."""
-        while True:
+    async def run(self, stop: asyncio.Event) -> None:
+        """Follow the stream until ``stop`` is set; a read error is logged and retried.
+
+        Stopped by an event rather than by cancellation: redis-py can swallow a
+        cancellation that arrives in the middle of a command.
+        """
+        while not stop.is_set():
             try:
                 events = await self._feed.read(self._batch, self._block_ms)
             except asyncio.CancelledError:

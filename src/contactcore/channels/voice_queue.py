@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from contactcore.acd.model import CustomerContext, TaskPosition, TaskSpec
@@ -92,6 +93,28 @@ def caller_id(context: CallContext) -> str:
     }.get(context.verification, "unverified")
     name = f"{who} ({tag})".replace('"', "'")
     return f'"{name}" <{context.caller_number or "anonymous"}>'
+
+
+class _Announcer:
+    """The periodic announcements of one waiting call, stopped before anything else plays.
+
+    Stopping sets a flag the loop checks before it plays or restarts the music, then
+    cancels, and waits only briefly: redis-py can swallow a cancellation that arrives in
+    the middle of a command, and that must not keep the caller from their agent.
+    """
+
+    STOP_WAIT_S = 2.0
+
+    def __init__(self, work: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> None:
+        self.stopped = asyncio.Event()
+        self.task = asyncio.create_task(work(self.stopped), name="announcements")
+
+    async def stop(self) -> None:
+        self.stopped.set()
+        self.task.cancel()
+        done, _ = await asyncio.wait({self.task}, timeout=self.STOP_WAIT_S)
+        if not done:
+            log.warning("announcements did not stop within %.0fs; going on", self.STOP_WAIT_S)
 
 
 class VoiceQueue:
@@ -182,10 +205,10 @@ class VoiceQueue:
             )
 
         hangup = asyncio.ensure_future(leg.wait_hangup())
-        announcer: asyncio.Task[None] | None = None
+        announcer: _Announcer | None = None
         try:
             await leg.start_moh(settings.moh_class)
-            announcer = asyncio.create_task(self._announce(leg, task_id, queue, settings))
+            announcer = _Announcer(partial(self._announce, leg, task_id, queue, settings))
             while True:
                 next_event = asyncio.ensure_future(events.get())
                 await asyncio.wait({hangup, next_event}, return_when=asyncio.FIRST_COMPLETED)
@@ -196,9 +219,7 @@ class VoiceQueue:
                 event = next_event.result()
                 log.debug("call %s task %s: %s", ctx.interaction_id, task_id, event.type)
                 if event.type == "task.offered" and event.agent_id:
-                    announcer.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await announcer
+                    await announcer.stop()
                     answered = await self._offer(leg, ctx, task_id, event, settings, hangup)
                     if answered:
                         return result(QueueOutcome.ANSWERED, event.agent_id)
@@ -206,7 +227,7 @@ class VoiceQueue:
                         await self._abandon(ctx, task_id, queue, enqueued_at)
                         return result(QueueOutcome.ABANDONED)
                     await leg.start_moh(settings.moh_class)
-                    announcer = asyncio.create_task(self._announce(leg, task_id, queue, settings))
+                    announcer = _Announcer(partial(self._announce, leg, task_id, queue, settings))
                 elif event.type == "task.withdrawn":
                     await self._record(ctx, "queue.left", task_id=task_id, **event.payload)
                     return result(QueueOutcome.OVERFLOWED)
@@ -225,7 +246,8 @@ class VoiceQueue:
         finally:
             hangup.cancel()
             if announcer is not None:
-                announcer.cancel()
+                announcer.stopped.set()
+                announcer.task.cancel()
 
     async def _abandon(self, ctx: CallContext, task_id: str, queue: str, since: float) -> None:
         with contextlib.suppress(Conflict):
@@ -235,23 +257,29 @@ class VoiceQueue:
         log.info("call %s abandoned after %.1fs in %s", ctx.interaction_id, waited, queue)
 
     async def _announce(
-        self, leg: Leg, task_id: str, queue: str, settings: VoiceQueueSettings
+        self,
+        leg: Leg,
+        task_id: str,
+        queue: str,
+        settings: VoiceQueueSettings,
+        stopped: asyncio.Event,
     ) -> None:
         """On entry and every N seconds; music stops for the announcement, then resumes."""
         if not (settings.announce_position or settings.announce_wait):
             return
-        while True:
+        while not stopped.is_set():
             position = await self._position(queue, task_id)
-            if position is not None:
-                media = announcement(position, settings)
-                if media:
-                    await leg.stop_moh()
-                    try:
-                        await leg.play(media)
-                    finally:
+            media = announcement(position, settings) if position is not None else []
+            if media and not stopped.is_set():
+                await leg.stop_moh()
+                try:
+                    await leg.play(media)
+                finally:
+                    if not stopped.is_set():
                         with contextlib.suppress(CallerHungUp):
                             await asyncio.shield(leg.start_moh(settings.moh_class))
-            await asyncio.sleep(settings.announce_every_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopped.wait(), settings.announce_every_s)
 
     async def _offer(
         self,

@@ -15,8 +15,9 @@ the routing engine settle):
   event or else at ``ended_at``;
 - handle time: ``talk_seconds`` / ``hold_seconds`` / ``wrap_seconds`` in the
   interaction's attributes when the channel records them; otherwise hold is the sum of
-  ``hold.started`` -> ``hold.ended``, wrap-up ``wrapup.started`` -> ``wrapup.ended``, and
-  talk the rest from answer to wrap-up (or to the end).
+  ``hold.started`` -> ``hold.ended``, wrap-up the routing engine's
+  ``agent.wrapup_started`` -> ``agent.wrapup_ended`` of the interaction's task, and talk
+  the rest from answer to wrap-up (or to the end).
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ QUEUED = frozenset({"queue.entered"})
 ANSWERED = frozenset({"agent.answered", "task.answered"})
 ABANDONED = frozenset({"queue.abandoned"})
 HOLD = ("hold.started", "hold.ended")
-WRAP = ("wrapup.started", "wrapup.ended")
+# the routing engine's wrap-up events carry the task, not the interaction: they are found
+# through the task ids of the interaction's own events (e.g. ``queue.entered``)
+WRAP = ("agent.wrapup_started", "agent.wrapup_ended")
 EVENT_TYPES = sorted(QUEUED | ANSWERED | ABANDONED | set(HOLD) | set(WRAP))
 DIGITAL = frozenset({"chat", "email", "message", "social", "task"})
 # Work is offered after the interaction starts (IVR first): how far back to look.
@@ -198,6 +201,21 @@ def summarise(interaction: Row[Any], events: Sequence[Row[Any]]) -> InteractionS
 class SqlHistory(Repository):
     """``HistorySource`` over the recorded interactions (see the module docstring)."""
 
+    async def offered_at(self, task_ids: Sequence[str]) -> list[float]:
+        """When each of these tasks entered its queue (the interval its statistics go to)."""
+        if not task_ids:
+            return []
+        async with self._tx() as conn:
+            rows = (
+                await conn.execute(
+                    select(interaction_events.c.at).where(
+                        interaction_events.c.task_id.in_(list(task_ids)),
+                        interaction_events.c.type.in_(QUEUED),
+                    )
+                )
+            ).all()
+        return [float(r.at) for r in rows]
+
     async def summaries(
         self, start: float, end: float, queue_id: str | None = None
     ) -> AsyncIterator[InteractionSummary]:
@@ -226,9 +244,25 @@ class SqlHistory(Repository):
                     )
                 )
             ).all()
-        by_interaction: dict[str, list[Row[Any]]] = defaultdict(list)
-        for e in events:
-            by_interaction[e.interaction_id].append(e)
+            by_interaction: dict[str, list[Row[Any]]] = defaultdict(list)
+            owner: dict[str, str] = {}
+            for e in events:
+                by_interaction[e.interaction_id].append(e)
+                if e.task_id:
+                    owner[e.task_id] = e.interaction_id
+            if owner:
+                wraps = (
+                    await conn.execute(
+                        select(interaction_events).where(
+                            interaction_events.c.task_id.in_(list(owner)),
+                            interaction_events.c.type.in_(WRAP),
+                        )
+                    )
+                ).all()
+                for e in wraps:
+                    by_interaction[owner[e.task_id]].append(e)
+                for found in by_interaction.values():
+                    found.sort(key=lambda e: (e.at, e.seq))
         for row in rows:
             if row.ended_at is None and row.channel not in DIGITAL:
                 continue  # a call still in progress: counted when it ends
