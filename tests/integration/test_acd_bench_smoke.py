@@ -26,3 +26,5 @@ def test_acd_bench_smoke(redis_prefix: str) -> None:
     assert result["decisions_per_s"] > 0
     assert result["routing_call_ms"]["p99"] >= result["routing_call_ms"]["p50"] > 0
     assert result["redis_ping_ms"]["p50_ms"] > 0
+    assert result["decision_ms"]["p99"] >= result["decision_ms"]["p50"] > 0
+    assert result["decision_ms"]["p99"] <= result["routing_call_ms"]["p99"]

@@ -115,8 +115,25 @@ end
 local BASE = 1700000000
 local BAND = 10000000000
 local function avscore(level, since) return S((10 - level) * BAND + (since - BASE)) end
-local function band_hi(level) return S((10 - level) * BAND + BAND / 2) end
-local function band_lo(level) return S((10 - level) * BAND - BAND / 2) end
+-- band bounds and index key names are built once per script call
+local BANDS_LO, BANDS_HI, AVKEYS = {}, {}, {}
+local function band_hi(level)
+  local b = BANDS_HI[level]
+  if not b then b = S((10 - level) * BAND + BAND / 2); BANDS_HI[level] = b end
+  return b
+end
+local function band_lo(level)
+  local b = BANDS_LO[level]
+  if not b then b = S((10 - level) * BAND - BAND / 2); BANDS_LO[level] = b end
+  return b
+end
+local function avkey(ch, skill)
+  local byc = AVKEYS[ch]
+  if not byc then byc = {}; AVKEYS[ch] = byc end
+  local k = byc[skill]
+  if not k then k = k_avail(ch, skill); byc[skill] = k end
+  return k
+end
 local function unscore(sc)
   local band = math.floor((sc + BAND / 2) / BAND)
   return 10 - band, sc - band * BAND + BASE
@@ -125,8 +142,11 @@ end
 -- Keep the availability index true: an agent is in av:<ch>:<skill>:<level> for each of
 -- its skills exactly when it can take new work on <ch>; the score is when its work on
 -- <ch> last changed (longest idle = lowest). Field "in:<ch>" remembers what is indexed.
+-- Fields changed in memory since the agent was read (a.dirty) are written here too, so
+-- one change of an agent costs one hash write.
 local function sync(a)
-  local flags = {}
+  local flags = a.dirty or {}
+  a.dirty = nil
   for ch, _ in pairs(a.caps) do
     local want = can_take(a, ch)
     local cur = a['in:' .. ch] or ''
@@ -135,18 +155,18 @@ local function sync(a)
       if cur ~= sc then
         local since = tonumber(sc)
         for skill, lvl in pairs(a.skills) do
-          redis.call('ZADD', k_avail(ch, skill), avscore(tonumber(lvl), since), a.id)
+          redis.call('ZADD', avkey(ch, skill), avscore(tonumber(lvl), since), a.id)
         end
-        redis.call('ZADD', k_avail(ch, '*'), avscore(1, since), a.id)
+        redis.call('ZADD', avkey(ch, '*'), avscore(1, since), a.id)
         a['in:' .. ch] = sc
         flags[#flags + 1] = 'in:' .. ch
         flags[#flags + 1] = sc
       end
     elseif cur ~= '' then
       for skill, _ in pairs(a.skills) do
-        redis.call('ZREM', k_avail(ch, skill), a.id)
+        redis.call('ZREM', avkey(ch, skill), a.id)
       end
-      redis.call('ZREM', k_avail(ch, '*'), a.id)
+      redis.call('ZREM', avkey(ch, '*'), a.id)
       a['in:' .. ch] = ''
       flags[#flags + 1] = 'in:' .. ch
       flags[#flags + 1] = ''
@@ -160,20 +180,28 @@ local function unsync(a)
   for ch, _ in pairs(a.caps) do
     if (a['in:' .. ch] or '') ~= '' then
       for skill, _ in pairs(a.skills) do
-        redis.call('ZREM', k_avail(ch, skill), a.id)
+        redis.call('ZREM', avkey(ch, skill), a.id)
       end
-      redis.call('ZREM', k_avail(ch, '*'), a.id)
+      redis.call('ZREM', avkey(ch, '*'), a.id)
       a['in:' .. ch] = ''
       redis.call('HSET', k_agent(a.id), 'in:' .. ch, '')
     end
   end
 end
 
+local function mark(a, field, value)
+  a[field] = value
+  local d = a.dirty
+  if not d then d = {}; a.dirty = d end
+  d[#d + 1] = field
+  d[#d + 1] = value
+end
+
+-- the agent table was read in this same script, so its load is current; the write is
+-- left to the sync() that always follows
 local function set_load(a, ch, delta)
-  -- the agent table was read in this same script, so its load is current
-  a['ld:' .. ch] = tostring(load(a, ch) + delta)
-  a['since:' .. ch] = NOW
-  redis.call('HSET', k_agent(a.id), 'ld:' .. ch, a['ld:' .. ch], 'since:' .. ch, NOW)
+  mark(a, 'ld:' .. ch, tostring(load(a, ch) + delta))
+  mark(a, 'since:' .. ch, NOW)
 end
 
 -- requirements after relaxation: the queue's skills merged with the task's own, each
@@ -218,14 +246,11 @@ local function level_sum(a, req)
   return s
 end
 
--- strategy key: lower wins; compared lexicographically
-local function better(x, y)
+-- strategy key (k1, then k2 = free since): lower wins
+local function better(k1, k2, y)
   if y == nil then return true end
-  for i = 1, #x do
-    if x[i] < y[i] then return true end
-    if x[i] > y[i] then return false end
-  end
-  return false
+  if k1 ~= y.k1 then return k1 < y.k1 end
+  return k2 < y.since
 end
 
 -- Find the agent for a task. Candidates come from the availability index of the first
@@ -234,29 +259,25 @@ end
 local FULL_FETCH = 48
 local function find_agent(ch, req, strategy, excl, nexcl, scan)
   local ps, pl = req[1][1], req[1][2]
-  local key = k_avail(ch, ps)
+  local key = avkey(ch, ps)
   local hi = band_hi(pl)
   local fast = (#req == 1) and strategy ~= 'least_occupied'
-  local best, bkey, runner, rkey = nil, nil, nil, nil
+  local best, runner = nil, nil
   local eligible, exact = 0, true
+  -- candidate tables are made only for the best two
   local function consider(aid, sc, a)
     local L, since = unscore(tonumber(sc))
-    local k
+    local k1 = 0
     if strategy == 'best_skill' then
-      local lv = L
-      if a then lv = level_sum(a, req) end
-      k = {-lv, since}
+      if a then k1 = -level_sum(a, req) else k1 = -L end
     elseif strategy == 'least_occupied' then
-      k = {occupancy(a), since}
-    else
-      k = {since}
+      k1 = occupancy(a)
     end
-    local cand = {aid = aid, level = L, since = since, key = k}
-    if better(k, bkey) then
-      runner, rkey = best, bkey
-      best, bkey = cand, k
-    elseif better(k, rkey) then
-      runner, rkey = cand, k
+    if better(k1, since, best) then
+      runner = best
+      best = {aid = aid, level = L, since = since, k1 = k1}
+    elseif better(k1, since, runner) then
+      runner = {aid = aid, level = L, since = since, k1 = k1}
     end
   end
   local function take(m, want)
@@ -305,11 +326,11 @@ end
 local function why(strategy, w, r)
   local s
   if strategy == 'best_skill' then
-    s = string.format('best skill level %d, then longest idle (free since %.3f)', -w.key[1], w.since)
-    if r then s = s .. string.format('; next best level %d free since %.3f (%s)', -r.key[1], r.since, r.aid) end
+    s = string.format('best skill level %d, then longest idle (free since %.3f)', -w.k1, w.since)
+    if r then s = s .. string.format('; next best level %d free since %.3f (%s)', -r.k1, r.since, r.aid) end
   elseif strategy == 'least_occupied' then
-    s = string.format('least occupied (%.0f%% of capacity in use), then longest idle (free since %.3f)', w.key[1] * 100, w.since)
-    if r then s = s .. string.format('; next %.0f%% (%s)', r.key[1] * 100, r.aid) end
+    s = string.format('least occupied (%.0f%% of capacity in use), then longest idle (free since %.3f)', w.k1 * 100, w.since)
+    if r then s = s .. string.format('; next %.0f%% (%s)', r.k1 * 100, r.aid) end
   else
     s = string.format('longest idle: free since %.3f', w.since)
     if r then s = s .. string.format('; next free since %.3f (%s)', r.since, r.aid) end
@@ -462,8 +483,7 @@ local function end_wrap(member)
   local a = agent(aid)
   if a then
     set_load(a, ch, -1)
-    a.idle = NOW
-    redis.call('HSET', k_agent(aid), 'idle', a.idle)
+    mark(a, 'idle', NOW)
     sync(a)
   end
   emit('agent.wrapup_ended', tid, aid, nil, {channel = ch})
@@ -737,9 +757,13 @@ function C.accept()
     else
       redis.call('ZREM', k_offers(), tid)
       redis.call('HSET', k_task(tid), 'st', 'assigned', 'at', NOW, 'ou', '')
-      local ex = cjson.decode(t.ex)
       emit('task.accepted', tid, aid, t.q, {channel = t.ch})
-      emit('task.assigned', tid, aid, t.q, {channel = t.ch, waited = tonumber(t.ot) - tonumber(t.enq), explanation = ex})
+      -- the stored explanation is already JSON: spliced in, not decoded and re-encoded
+      redis.call('XADD', k_events(), 'MAXLEN', '~', STREAM_MAX, '*', 'e',
+        '{"type":"task.assigned","at":' .. NOW .. ',"task_id":' .. cjson.encode(tid) ..
+        ',"agent_id":' .. cjson.encode(aid) .. ',"queue_id":' .. cjson.encode(t.q) ..
+        ',"payload":{"channel":' .. cjson.encode(t.ch) .. ',"waited":' .. S(tonumber(t.ot) - tonumber(t.enq)) ..
+        ',"explanation":' .. t.ex .. '}}')
       out[#out + 1] = {ok = true, task = tid, channel = t.ch, queue = t.q}
     end
   end
@@ -794,8 +818,7 @@ function C.finish()
           emit('agent.wrapup_started', tid, aid, t.q, {channel = t.ch, until_at = now + wrap})
         else
           set_load(a, t.ch, -1)
-          a.idle = NOW
-          redis.call('HSET', k_agent(aid), 'idle', a.idle)
+          mark(a, 'idle', NOW)
           sync(a)
         end
       end

@@ -10,6 +10,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 from contactcore.adapters.redis.keys import Keys, lua_prelude
 
@@ -62,14 +63,34 @@ class RedisRoutingStore:
     async def execute_many(
         self, calls: Sequence[tuple[str, float, Mapping[str, Any]]]
     ) -> list[Any]:
+        """Several commands in one round trip (each still its own atomic script call).
+
+        EVALSHA is sent directly: a script object in a pipeline would add a SCRIPT EXISTS
+        round trip each time. Calls that find the script missing (a restarted Redis) are
+        sent again once it is loaded; the others ran exactly once.
+        """
         if not calls:
             return []
-        pipe = self.client.pipeline(transaction=False)
-        for command, now, args in calls:
-            await self._script(
-                keys=[self.keys.base], args=self._argv(command, now, args), client=pipe
-            )
-        raws = await pipe.execute()
+        argvs = [self._argv(command, now, args) for command, now, args in calls]
+        raws: list[Any] = [None] * len(argvs)
+        todo = list(range(len(argvs)))
+        for attempt in range(2):
+            pipe = self.client.pipeline(transaction=False)
+            for i in todo:
+                pipe.evalsha(self._script.sha, 1, self.keys.base, *argvs[i])
+            results = await pipe.execute(raise_on_error=False)
+            missing = []
+            for i, res in zip(todo, results, strict=True):
+                if isinstance(res, NoScriptError) and attempt == 0:
+                    missing.append(i)
+                elif isinstance(res, Exception):
+                    raise res
+                else:
+                    raws[i] = res
+            if not missing:
+                break
+            await self.client.script_load(self._script.script)
+            todo = missing
         return [self._decode(r) for r in raws]
 
     async def is_empty(self) -> bool:

@@ -1,0 +1,81 @@
+"""The Redis side of the router: pipelined script calls and the agent's hash after work."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+
+from contactcore.acd.model import AgentConfig, Presence, QueueConfig, TaskSpec
+from contactcore.acd.service import RoutingService, queue_doc
+from contactcore.adapters.redis.routing_store import RedisRoutingStore
+from contactcore.testing.acd_fakes import ManualClock
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    c = aioredis.Redis.from_url(redis_url)
+    yield c
+    await c.aclose()
+
+
+async def test_pipelined_calls_load_a_missing_script_and_run_each_call_once(
+    client: aioredis.Redis, redis_prefix: str
+) -> None:
+    store = RedisRoutingStore(client, redis_prefix)
+    # a script text this Redis has never seen (same commands, its own digest), so the
+    # first pipelined EVALSHA finds it missing, as after a Redis restart
+    text = store._script.script
+    assert isinstance(text, str)
+    store._script = client.register_script(text + f"\n-- {uuid.uuid4().hex}\n")
+    now = 1_800_000_000.0
+    results = await store.execute_many(
+        [
+            ("put_queue", now, {"queue": queue_doc(QueueConfig(id="qa"))}),
+            ("put_queue", now, {"queue": queue_doc(QueueConfig(id="qb"))}),
+        ]
+    )
+    assert results == [{"ok": True}, {"ok": True}]
+    created = [
+        json.loads(f[b"e"])["queue_id"]
+        for _, f in await client.xrange(store.keys.events)
+        if json.loads(f[b"e"])["type"] == "queue.created"
+    ]
+    assert sorted(created) == ["qa", "qb"]  # each call ran exactly once
+
+
+async def test_agent_hash_after_offer_accept_finish(
+    client: aioredis.Redis, redis_prefix: str
+) -> None:
+    store = RedisRoutingStore(client, redis_prefix)
+    clock = ManualClock()
+    svc = RoutingService(store, clock)
+    await svc.put_queue(QueueConfig(id="q", channels=("voice", "chat"), skills={"billing": 1}))
+    caps = {"voice": 1, "chat": 2}
+    await svc.login(AgentConfig(id="ann", skills={"billing": 5}, capacity=caps), Presence.AVAILABLE)
+    await svc.enqueue(TaskSpec(id="t1", channel="voice", queue="q"))
+    clock.advance(2)
+    [offer] = await svc.route()
+    key = store.keys.key("agent", "ann")
+    h = {k.decode(): v.decode() for k, v in (await client.hgetall(key)).items()}
+    offered_at = clock.now()
+    assert h["ld:voice"] == "1"
+    assert float(h["since:voice"]) == offered_at
+    assert h["in:voice"] == ""
+    assert h["in:chat"] == ""  # the call blocks chats too
+    await svc.accept(offer.task_id, "ann")
+    clock.advance(30)
+    await svc.finish(offer.task_id, "ann")
+    h = {k.decode(): v.decode() for k, v in (await client.hgetall(key)).items()}
+    assert h["ld:voice"] == "0"
+    assert float(h["since:voice"]) == float(h["idle"]) == clock.now()
+    assert float(h["in:voice"]) == clock.now()
+    assert h["in:chat"] != ""  # back in the chat index with its own, older time
+    # and the next task goes to her again
+    await svc.enqueue(TaskSpec(id="t2", channel="chat", queue="q"))
+    assert [o.agent_id for o in await svc.route()] == ["ann"]
