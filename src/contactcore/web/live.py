@@ -89,7 +89,10 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             if client.overflowed:
                 await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too slow")
                 return
-            await ws.send_json({"type": "event", "event": event.model_dump(mode="json")})
+            try:
+                await ws.send_json({"type": "event", "event": event.model_dump(mode="json")})
+            except ConnectionResetError:
+                return
 
     sender = asyncio.create_task(pump(), name=f"ws-{member.username}")
     try:
@@ -97,8 +100,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             pass
     finally:
         sender.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sender
+        # a send to a socket closing under it ends the pump; that is not an error here
+        await asyncio.gather(sender, return_exceptions=True)
         hub.clients.discard(client)
         hub.sockets.discard(ws)
         log.info("live socket closed for %s", member.username)
