@@ -108,7 +108,7 @@ async def login(request: web.Request) -> web.Response:
         n = auth.throttle.failed(keys)
         log.warning("login failed for %s from %s (%d failures)", body.username, _client(request), n)
         raise deny(401, "login_failed", "username or password: wrong")
-    auth.throttle.succeeded(keys)
+    auth.throttle.succeeded(keys[:1])  # not the address: one good login must not reset it
     member = found[0]
     session, csrf = new_secret(), new_secret()
     expires = auth.clock.now() + auth.config.session_ttl_s

@@ -59,14 +59,17 @@ class _Failures:
 
 @dataclass
 class LoginThrottle:
-    """Exponential lock-out after ``free`` failures: 1 s, 2 s, 4 s ... up to ``max_delay_s``.
+    """Exponential lock-out after some failures: 1 s, 2 s, 4 s ... up to ``max_delay_s``.
 
+    Keys are ``user:<name>`` (``free`` failures allowed) and ``addr:<ip>`` (``free_per_address``:
+    a whole office may log in from one NAT address, so one typo must not lock it out).
     Kept per process in memory: the controller is one process, the state is small and
     short-lived, and losing it on restart only forgives a few failures.
     """
 
     clock: Clock
     free: int = 3
+    free_per_address: int = 20
     base_delay_s: float = 1.0
     max_delay_s: float = 300.0
     forget_after_s: float = 900.0
@@ -92,8 +95,9 @@ class LoginThrottle:
             entry = self._get(key)
             entry.count += 1
             entry.last = now
-            if entry.count >= self.free:
-                delay = self.base_delay_s * 2 ** (entry.count - self.free)
+            free = self.free_per_address if key.startswith("addr:") else self.free
+            if entry.count >= free:
+                delay = self.base_delay_s * 2 ** (entry.count - free)
                 entry.locked_until = now + min(delay, self.max_delay_s)
             worst = max(worst, entry.count)
         if len(self._keys) > 10_000:  # bound memory under a spray of usernames
