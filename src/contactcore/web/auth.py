@@ -85,7 +85,8 @@ class LoginThrottle:
     def retry_after(self, keys: Iterable[str]) -> float:
         """Seconds until a login may be tried again under all ``keys`` (0: now)."""
         now = self.clock.now()
-        return max((self._get(k).locked_until - now for k in keys), default=0.0)
+        until = [e.locked_until for k in keys if (e := self._keys.get(k)) is not None]
+        return max([0.0, *(u - now for u in until)])
 
     def failed(self, keys: Iterable[str]) -> int:
         """Count a failure; returns the highest failure count among ``keys``."""
