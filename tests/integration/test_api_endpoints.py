@@ -314,3 +314,14 @@ async def test_bad_input_gets_a_4xx_naming_the_field(
     assert payload["message"]
     if field:
         assert payload["message"].startswith(field), payload["message"]
+
+
+async def test_unknown_routes_and_methods_answer_json(env: ApiEnv) -> None:
+    sup = await bearer(env, "supervisor")
+    missing = await env.client.get("/api/v1/nothing", headers=sup)
+    assert missing.status == 404
+    assert (await missing.json())["error"] == "not_found"
+    wrong = await env.client.delete("/api/v1/queues", headers=sup)
+    assert wrong.status == 405
+    assert "GET" in wrong.headers["Allow"]
+    assert (await wrong.json())["error"] == "method_not_allowed"

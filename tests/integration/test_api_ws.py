@@ -68,3 +68,15 @@ async def test_websocket_needs_authentication(env: ApiEnv) -> None:
     with pytest.raises(aiohttp.WSServerHandshakeError) as err:
         await env.client.ws_connect("/api/v1/ws", headers={"Authorization": "Bearer nope"})
     assert err.value.status == 401
+
+
+async def test_cookie_socket_from_another_site_is_refused(env: ApiEnv) -> None:
+    await env.login("agent1001")
+    with pytest.raises(aiohttp.WSServerHandshakeError) as err:
+        await env.client.ws_connect("/api/v1/ws", headers={"Origin": "https://evil.example"})
+    assert err.value.status == 403
+    own = f"http://{env.client.host}:{env.client.port}"
+    ws = await env.client.ws_connect("/api/v1/ws", headers={"Origin": own})
+    async with asyncio.timeout(5):
+        assert (await ws.receive_json())["type"] == "hello"
+    await ws.close()

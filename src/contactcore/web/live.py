@@ -12,13 +12,14 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from aiohttp import WSCloseCode, web
 
 from contactcore.core.auth import SUPERVISORS, StaffMember
 from contactcore.core.events import DomainEvent
 from contactcore.core.ports import EventFeed
-from contactcore.web.auth import member_of
+from contactcore.web.auth import deny, member_of
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,14 @@ LIVE_HUB = web.AppKey("live_hub", LiveHub)
 async def websocket(request: web.Request) -> web.StreamResponse:
     hub = request.app[LIVE_HUB]
     member = member_of(request)
+    origin = request.headers.get("Origin")
+    if (
+        origin
+        and "Authorization" not in request.headers
+        and urlsplit(origin).netloc != request.host
+    ):
+        # a cookie-authenticated socket opened by another site's page (CSWSH)
+        raise deny(403, "forbidden", f"Origin: {origin} is not this site")
     ws = web.WebSocketResponse(heartbeat=30.0)
     await ws.prepare(request)
     client = _Client(member)
