@@ -176,7 +176,10 @@ async def put_presence(request: web.Request) -> web.Response:
         request,
         "agent.presence",
         agent_id,
-        {"presence": str(live.presence) if live else "offline", "reason": live and live.reason},
+        {
+            "presence": str(live.presence) if live else "offline",
+            "reason": live.reason if live else None,
+        },
         {"presence": body.presence, "reason": body.reason},
     )
     return _json(s.PresenceOut(agent_id=agent_id, presence=body.presence, reason=body.reason))
