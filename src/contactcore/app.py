@@ -35,6 +35,7 @@ from contactcore.adapters import db
 from contactcore.adapters.ari.client import AriClient
 from contactcore.adapters.ari.telephony import AriTelephony
 from contactcore.adapters.db.routing_store import SqlHistorySink, SqlRoutingDurableStore
+from contactcore.adapters.db.staff import SqlStaffDirectory
 from contactcore.adapters.db.wfm_store import SqlHistory, SqlIntervalStore
 from contactcore.adapters.redis.routing_store import RedisRoutingStore
 from contactcore.adapters.redis.stream import RedisStreamSource, RedisStreamTail
@@ -49,7 +50,8 @@ from contactcore.ivr.idv import IdentityChecker, IdvPolicy
 from contactcore.ivr.loader import FlowRegistry, install_reload_signal
 from contactcore.ivr.runner import FlowRunner
 from contactcore.settings import Settings
-from contactcore.web.app import build_web_app
+from contactcore.web.app import ApiServices, build_web_app
+from contactcore.web.auth import Auth, AuthConfig, LoginThrottle
 from contactcore.web.health import CheckResult
 from contactcore.wfm.service import WfmConfig, WfmService
 
@@ -320,8 +322,28 @@ async def serve(settings: Settings, pid_file: Path | None = None) -> int:
 
         registry_metrics = CollectorRegistry()
         registry_metrics.register(ControllerCollector(telephony))
+        # API: people, sessions, tokens and the audit log in SQL; live events from Redis.
+        staff = SqlStaffDirectory(database.engine, clock)
+        api_services = ApiServices(
+            auth=Auth(
+                staff=staff,
+                credentials=staff,
+                audit=staff,
+                clock=clock,
+                config=AuthConfig(
+                    cookie_secure=settings.web.cookie_secure,
+                    session_ttl_s=settings.web.session_hours * 3600.0,
+                ),
+                throttle=LoginThrottle(clock),
+            ),
+            routing=routing,
+            feed=RedisStreamTail(redis_client, prefix),
+        )
         app = build_web_app(
-            {"asterisk": ari_ok, "redis": redis_ok, "database": db_ok}, registry_metrics, planning
+            {"asterisk": ari_ok, "redis": redis_ok, "database": db_ok},
+            registry_metrics,
+            planning,
+            api_services,
         )
         runner_web = web.AppRunner(app, access_log=None)
         await runner_web.setup()

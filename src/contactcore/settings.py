@@ -70,6 +70,9 @@ class DatabaseSettings(_Section):
 class WebSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
+    # False only to serve browsers over plain HTTP on a non-loopback address
+    cookie_secure: bool = True
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
 
 
 class SandboxSettings(_Section):

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 __all__ = [
     "AgentConfig",
+    "AgentLive",
     "AgentSnapshot",
     "Channel",
     "CustomerContext",
@@ -193,3 +194,15 @@ class AgentSnapshot(BaseModel):
     loads: dict[str, int]
     in_wrapup: bool
     config: AgentConfig
+
+
+class AgentLive(BaseModel):
+    """An agent as a supervisor sees it now (time in state from the routing store)."""
+
+    agent_id: str
+    presence: Presence
+    reason: str | None
+    state: str  # available / busy / wrap_up / not_ready
+    tasks: tuple[str, ...]  # offered or assigned task ids
+    loads: dict[str, int]
+    time_in_state_s: float

@@ -15,6 +15,7 @@ from typing import Any
 
 from contactcore.acd.model import (
     AgentConfig,
+    AgentLive,
     Channel,
     MaxWaitAction,
     Offer,
@@ -341,6 +342,31 @@ class RoutingService:
                 )
             )
         return stats
+
+    async def live_agents(self) -> list[AgentLive]:
+        """Every agent the router knows: presence, state, work in hand and time in state."""
+        state = await self.store.read_state()
+        now = self.clock.now()
+        out: list[AgentLive] = []
+        for aid, a in sorted(state["agents"].items()):
+            st = _agent_state(a)
+            # the state began at the later of the presence change and the last load change
+            marks = [float(v) for k, v in a.items() if k.startswith("since:")]
+            marks.append(float(a.get("pt") or a.get("idle") or now))
+            out.append(
+                AgentLive(
+                    agent_id=aid,
+                    presence=Presence(a.get("pr", "not_ready")),
+                    reason=a.get("rs") or None,
+                    state=st,
+                    tasks=tuple(a.get("tasks", ())),
+                    loads={
+                        k[3:]: int(v) for k, v in a.items() if k.startswith("ld:") and int(v) > 0
+                    },
+                    time_in_state_s=max(0.0, now - max(marks)),
+                )
+            )
+        return out
 
     # ---------------------------------------------------------------- durability
     async def start(self, queues: Sequence[QueueConfig]) -> dict[str, int] | None:

@@ -3,24 +3,102 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from contactcore.web import health, wfm
+from contactcore.acd.service import RoutingService
+from contactcore.core.auth import SUPERVISORS
+from contactcore.core.ports import EventFeed
+from contactcore.web import api, health, live, openapi, wfm
+from contactcore.web.auth import AUTH, Auth, auth_middleware
 from contactcore.web.errors import errors_middleware
 from contactcore.wfm.service import WfmService
+
+
+@dataclass(frozen=True, slots=True)
+class ApiServices:
+    """What the JSON API needs; ``feed`` (the live event stream) enables ``/api/v1/ws``."""
+
+    auth: Auth
+    routing: RoutingService
+    feed: EventFeed | None = None
+
+
+API_ENDPOINTS: web.AppKey[tuple[api.Endpoint, ...]] = web.AppKey("api_endpoints")
+
+
+async def openapi_document(request: web.Request) -> web.Response:
+    table = request.app[API_ENDPOINTS]
+    endpoints = openapi.registered(request.app, list(table))
+    return web.json_response(openapi.build_document(endpoints))
+
+
+def _add_api(app: web.Application, services: ApiServices, planning: WfmService | None) -> None:
+    app[AUTH] = services.auth
+    app[api.ROUTING] = services.routing
+    endpoints = list(api.ENDPOINTS)
+    endpoints.append(
+        api.Endpoint(
+            "GET",
+            openapi.OPENAPI_PATH,
+            openapi_document,
+            "This document",
+            api.EVERYONE,
+            tag="meta",
+        )
+    )
+    if planning is not None:
+        app[wfm.WFM_SERVICE] = planning
+        endpoints.append(
+            api.Endpoint(
+                "GET",
+                "/api/v1/wfm/staffing",
+                wfm.staffing,
+                "Staffing table of a queue (JSON, or an SVG chart with format=svg)",
+                SUPERVISORS,
+                tag="wfm",
+                query=(
+                    "queue", "days", "from", "channel", "format", "model", "target_sl",
+                    "threshold_seconds", "max_occupancy", "shrinkage", "patience_seconds",
+                    "max_abandon", "concurrency", "deadline_seconds",
+                ),
+                required_query=("queue",),
+            )
+        )  # fmt: skip
+    if services.feed is not None:
+        app[live.LIVE_HUB] = live.LiveHub(services.feed)
+        app.cleanup_ctx.append(live.hub_lifetime)
+        endpoints.append(
+            api.Endpoint(
+                "GET",
+                "/api/v1/ws",
+                live.websocket,
+                "WebSocket of routing events (supervisors: all; agents: their own)",
+                api.EVERYONE,
+                tag="live",
+            )
+        )
+    app[API_ENDPOINTS] = tuple(endpoints)
+    for ep in endpoints:
+        app.router.add_route(ep.method, ep.path, api.guarded(ep))
 
 
 def build_web_app(
     checks: Mapping[str, health.HealthCheck],
     registry: CollectorRegistry,
     planning: WfmService | None = None,
+    services: ApiServices | None = None,
 ) -> web.Application:
-    app = web.Application(middlewares=[errors_middleware])
+    """Without ``services`` only health, metrics and (unauthenticated) planning are served."""
+    middlewares = [errors_middleware] if services is None else [errors_middleware, auth_middleware]
+    app = web.Application(middlewares=middlewares)
     app[health.HEALTH_CHECKS] = checks
     app[health.METRICS_REGISTRY] = registry
     health.add_routes(app)
-    if planning is not None:
+    if services is not None:
+        _add_api(app, services, planning)
+    elif planning is not None:
         wfm.add_routes(app, planning)
     return app

@@ -245,3 +245,36 @@ interval_stats = Table(
     Column("backlog", Integer, nullable=False, server_default="0"),
     Index("ix_interval_stats_start", "start"),
 )
+
+# Browser sessions and bearer tokens: only a SHA-256 of the secret is kept (the
+# secrets are 256-bit random, so a slow hash buys nothing), and the CSRF token of a
+# session the same way.
+auth_credentials = Table(
+    "auth_credentials",
+    metadata,
+    Column("secret_hash", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("agent_id", ID, ForeignKey("agents.id", ondelete="CASCADE"), nullable=False),
+    Column("csrf_hash", String(64)),
+    Column("label", String(128), nullable=False, server_default=""),
+    Column("created_at", Double, nullable=False),
+    Column("expires_at", Double, nullable=False),
+    CheckConstraint("kind IN ('session', 'token')", name="kind"),
+    Index("ix_auth_credentials_agent_id", "agent_id"),
+)
+
+# Who did what to what, when, with the state before and after. No foreign key: the
+# log must outlive the people in it.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", _SEQ, primary_key=True, autoincrement=True),
+    Column("at", Double, nullable=False),
+    Column("actor_id", ID, nullable=False),
+    Column("actor_role", String(16), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(128), nullable=False),
+    Column("before", JSON, nullable=False),
+    Column("after", JSON, nullable=False),
+    Index("ix_audit_log_at", "at"),
+)

@@ -450,7 +450,7 @@ local function set_presence(a, pr, reason)
   if a.pr == pr and (a.rs or '') == (reason or '') then return end
   a.pr = pr
   a.rs = reason or ''
-  redis.call('HSET', k_agent(a.id), 'pr', pr, 'rs', a.rs)
+  redis.call('HSET', k_agent(a.id), 'pr', pr, 'rs', a.rs, 'pt', NOW)
   sync(a)
   emit('agent.presence', nil, a.id, nil, {presence = pr, reason = reason})
 end
@@ -844,7 +844,7 @@ function C.put_agent()
   if not a then
     local pr = x.presence or 'not_ready'
     local idle = S(x.idle_since or now)
-    redis.call('HSET', k_agent(x.id), 'pr', pr, 'rs', x.reason or '', 'sk', sk, 'cap', cap, 'blk', blk, 'idle', idle)
+    redis.call('HSET', k_agent(x.id), 'pr', pr, 'rs', x.reason or '', 'sk', sk, 'cap', cap, 'blk', blk, 'idle', idle, 'pt', NOW)
     redis.call('SADD', k_agents(), x.id)
     acache[x.id] = nil
     a = agent(x.id)

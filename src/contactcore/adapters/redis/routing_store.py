@@ -113,6 +113,7 @@ class RedisRoutingStore:
         for a in agent_ids:
             pipe.hgetall(k.key("agent", a))
             pipe.scard(k.key("agent_wraps", a))
+            pipe.smembers(k.key("agent_tasks", a))
         res = await pipe.execute()
         queues: dict[str, Any] = {}
         i = 0
@@ -128,10 +129,13 @@ class RedisRoutingStore:
             }
         agents: dict[str, Any] = {}
         for a in agent_ids:
-            h, wraps = res[i : i + 2]
-            i += 2
+            h, wraps, work = res[i : i + 3]
+            i += 3
             if h:
-                agents[a] = {kk.decode(): v.decode() for kk, v in h.items()} | {"wraps": wraps}
+                agents[a] = {kk.decode(): v.decode() for kk, v in h.items()} | {
+                    "wraps": wraps,
+                    "tasks": sorted(t.decode() for t in work),
+                }
         enq: dict[str, float] = {}
         tids = [t for q in queues.values() for t in q["waiting"]]
         if tids:

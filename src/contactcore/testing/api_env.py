@@ -1,0 +1,105 @@
+"""The API over real SQLite (migrated, demo-seeded) and real Redis, for the API tests."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import redis.asyncio as aioredis
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client import CollectorRegistry
+
+from contactcore import wiring
+from contactcore.acd.service import RoutingService
+from contactcore.adapters.db import Database, open_database, upgrade
+from contactcore.adapters.db.demo import seed_demo
+from contactcore.adapters.db.routing_store import SqlRoutingDurableStore
+from contactcore.adapters.db.staff import SqlStaffDirectory
+from contactcore.adapters.db.wfm_store import SqlHistory, SqlIntervalStore
+from contactcore.adapters.redis.routing_store import RedisRoutingStore
+from contactcore.adapters.redis.stream import RedisStreamTail
+from contactcore.testing.acd_fakes import ManualClock
+from contactcore.web.app import ApiServices, build_web_app
+from contactcore.web.auth import Auth, AuthConfig, LoginThrottle
+from contactcore.wfm.service import WfmConfig, WfmService, seed_demo_history
+
+Client = TestClient[web.Request, web.Application]
+
+
+@dataclass
+class ApiEnv:
+    client: Client
+    db: Database
+    staff: SqlStaffDirectory
+    routing: RoutingService
+    clock: ManualClock
+    redis: aioredis.Redis
+    ids: dict[str, str]  # username -> agent id
+
+    async def login(self, username: str, password: str | None = None) -> dict[str, Any]:
+        resp = await self.client.post(
+            "/api/v1/auth/login",
+            json={"username": username, "password": password or f"demo-{username}"},
+        )
+        assert resp.status == 200, await resp.text()
+        body: dict[str, Any] = await resp.json()
+        return body
+
+    async def token(self, username: str) -> str:
+        """A bearer token for ``username`` (logs in, creates the token, logs out)."""
+        csrf = (await self.login(username))["csrf_token"]
+        resp = await self.client.post(
+            "/api/v1/auth/tokens", json={"label": "test"}, headers={"X-CSRF-Token": csrf}
+        )
+        assert resp.status == 201, await resp.text()
+        token: str = (await resp.json())["token"]
+        self.client.session.cookie_jar.clear()
+        return token
+
+
+@asynccontextmanager
+async def api_env(
+    sqlite_url: str,
+    redis_url: str,
+    redis_prefix: str,
+    *,
+    cookie_secure: bool = False,
+    with_feed: bool = False,
+) -> AsyncIterator[ApiEnv]:
+    await upgrade(sqlite_url)
+    clock = ManualClock(time.time())
+    db = await open_database(sqlite_url, clock=clock)
+    await seed_demo(db)
+    store = SqlIntervalStore(db.engine)
+    await seed_demo_history(store, ["general"], date.today(), days=7)
+    planning = WfmService(store, SqlHistory(db.engine), WfmConfig())
+    client = aioredis.Redis.from_url(redis_url)
+    durable = SqlRoutingDurableStore(db.agents, db.sessions, db.tasks, clock)
+    routing = RoutingService(RedisRoutingStore(client, redis_prefix), clock, durable=durable)
+    await routing.start([wiring.acd_queue(r) for r in await db.queues.list()])
+    staff = SqlStaffDirectory(db.engine, clock)
+    services = ApiServices(
+        auth=Auth(
+            staff=staff,
+            credentials=staff,
+            audit=staff,
+            clock=clock,
+            config=AuthConfig(cookie_secure=cookie_secure),
+            throttle=LoginThrottle(clock),
+        ),
+        routing=routing,
+        feed=RedisStreamTail(client, redis_prefix) if with_feed else None,
+    )
+    app = build_web_app({}, CollectorRegistry(), planning, services)
+    ids = {m.username: m.id for m in await staff.members()}
+    try:
+        async with TestClient(TestServer(app)) as tc:
+            yield ApiEnv(tc, db, staff, routing, clock, client, ids)
+    finally:
+        await client.aclose()
+        await db.close()

@@ -1,0 +1,331 @@
+"""The JSON API under ``/api/v1``: thin handlers (validate, call a service, serialise).
+
+Every route is one :class:`Endpoint` in :data:`ENDPOINTS`; the same table registers the
+route, enforces its roles and generates the OpenAPI document, so they cannot drift.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from contactcore.acd.model import AgentConfig, AgentLive, Presence
+from contactcore.acd.service import RoutingService
+from contactcore.core.auth import ROLES, SUPERVISORS, StaffMember
+from contactcore.errors import NotFound
+from contactcore.web import schemas as s
+from contactcore.web.auth import (
+    AUTH,
+    CREDENTIAL,
+    SESSION_COOKIE,
+    audit,
+    deny,
+    member_of,
+    new_secret,
+    require_self_or,
+    secret_hash,
+    verify_password,
+)
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+EVERYONE = frozenset(ROLES)
+
+ROUTING = web.AppKey("routing", RoutingService)
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    roles: frozenset[str]  # empty: no login needed
+    body: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    status: int = 200
+    tag: str = "api"
+    query: tuple[str, ...] = ()
+    required_query: tuple[str, ...] = ()
+
+
+def _json(model: BaseModel, status: int = 200) -> web.Response:
+    return web.json_response(model.model_dump(mode="json"), status=status)
+
+
+def _me(m: StaffMember) -> s.MeOut:
+    return s.MeOut(
+        id=m.id,
+        username=m.username,
+        name=m.name,
+        role=m.role,
+        skills=m.skills,
+        capacities=m.capacities,
+    )
+
+
+def _agent_config(m: StaffMember) -> AgentConfig:
+    if m.capacities:
+        return AgentConfig(id=m.id, skills=m.skills, capacity=m.capacities)
+    return AgentConfig(id=m.id, skills=m.skills)
+
+
+async def _live(routing: RoutingService, agent_id: str) -> AgentLive | None:
+    return next((a for a in await routing.live_agents() if a.agent_id == agent_id), None)
+
+
+# -- authentication ------------------------------------------------------------------------
+def _client(request: web.Request) -> str:
+    return request.remote or "unknown"
+
+
+async def login(request: web.Request) -> web.Response:
+    body = await s.parse(request, s.LoginIn)
+    auth = request.app[AUTH]
+    keys = (f"user:{body.username.lower()}", f"addr:{_client(request)}")
+    wait = auth.throttle.retry_after(keys)
+    if wait > 0:
+        log.warning(
+            "login refused for %s from %s: locked for %.0fs more",
+            body.username,
+            _client(request),
+            wait,
+        )
+        raise deny(
+            429,
+            "login_throttled",
+            f"too many failed logins; try again in {wait:.0f}s",
+            **{"Retry-After": str(max(1, round(wait)))},
+        )
+    found = await auth.staff.login_record(body.username)
+    ok = await verify_password(found[1] if found else None, body.password)
+    if found is None or not ok:
+        n = auth.throttle.failed(keys)
+        log.warning("login failed for %s from %s (%d failures)", body.username, _client(request), n)
+        raise deny(401, "login_failed", "username or password: wrong")
+    auth.throttle.succeeded(keys[:1])  # not the address: one good login must not reset it
+    member = found[0]
+    session, csrf = new_secret(), new_secret()
+    expires = auth.clock.now() + auth.config.session_ttl_s
+    await auth.credentials.add_credential(
+        secret_hash(session), "session", member.id, secret_hash(csrf), expires
+    )
+    log.info("login %s (%s) from %s", member.username, member.role, _client(request))
+    resp = _json(s.LoginOut(csrf_token=csrf, expires_at=expires, user=_me(member)))
+    resp.set_cookie(
+        SESSION_COOKIE,
+        session,
+        max_age=int(auth.config.session_ttl_s),
+        path="/",
+        secure=auth.config.cookie_secure,
+        httponly=True,
+        samesite="Strict",
+    )
+    return resp
+
+
+async def logout(request: web.Request) -> web.Response:
+    auth = request.app[AUTH]
+    await auth.credentials.revoke(request[CREDENTIAL])
+    log.info("logout %s", member_of(request).username)
+    resp = _json(s.OkOut(ok=True))
+    resp.del_cookie(SESSION_COOKIE, path="/")
+    return resp
+
+
+async def create_token(request: web.Request) -> web.Response:
+    body = await s.parse(request, s.TokenIn)
+    auth = request.app[AUTH]
+    member = member_of(request)
+    ttl = body.ttl_days * 86400.0 if body.ttl_days else auth.config.token_ttl_s
+    token = new_secret()
+    expires = auth.clock.now() + ttl
+    await auth.credentials.add_credential(
+        secret_hash(token), "token", member.id, None, expires, body.label
+    )
+    log.info("bearer token '%s' created for %s", body.label, member.username)
+    return _json(s.TokenOut(token=token, label=body.label, expires_at=expires), status=201)
+
+
+async def me(request: web.Request) -> web.Response:
+    return _json(_me(member_of(request)))
+
+
+# -- agents ---------------------------------------------------------------------------------
+async def put_presence(request: web.Request) -> web.Response:
+    agent_id = request.match_info["agent_id"]
+    require_self_or(request, agent_id, SUPERVISORS)
+    body = await s.parse(request, s.PresenceIn)
+    auth, routing = request.app[AUTH], request.app[ROUTING]
+    target = await auth.staff.member(agent_id)
+    if target is None:
+        raise NotFound(f"agent_id: agent {agent_id} not found", agent_id=agent_id)
+    live = await _live(routing, agent_id)
+    presence = Presence(body.presence)
+    if live is None:
+        if presence is not Presence.OFFLINE:  # not logged in yet: log in with this presence
+            await routing.login(_agent_config(target), presence, body.reason)
+    else:
+        await routing.set_presence(agent_id, presence, body.reason)
+    await audit(
+        request,
+        "agent.presence",
+        agent_id,
+        {
+            "presence": str(live.presence) if live else "offline",
+            "reason": live.reason if live else None,
+        },
+        {"presence": body.presence, "reason": body.reason},
+    )
+    return _json(s.PresenceOut(agent_id=agent_id, presence=body.presence, reason=body.reason))
+
+
+async def list_agents(request: web.Request) -> web.Response:
+    auth, routing = request.app[AUTH], request.app[ROUTING]
+    live = {a.agent_id: a for a in await routing.live_agents()}
+    out = []
+    for m in await auth.staff.members():
+        a = live.get(m.id)
+        if m.role != "agent" and a is None:
+            continue
+        out.append(
+            s.AgentOut(
+                id=m.id,
+                username=m.username,
+                name=m.name,
+                role=m.role,
+                skills=m.skills,
+                capacities=m.capacities,
+                presence=str(a.presence) if a else "offline",
+                reason=a.reason if a else None,
+                state=a.state if a else "offline",
+                tasks=list(a.tasks) if a else [],
+                time_in_state_s=a.time_in_state_s if a else None,
+            )
+        )
+    return _json(s.AgentsOut(agents=out))
+
+
+async def put_skills(request: web.Request) -> web.Response:
+    agent_id = request.match_info["agent_id"]
+    body = await s.parse(request, s.SkillsIn)
+    auth, routing = request.app[AUTH], request.app[ROUTING]
+    before = await auth.staff.member(agent_id)
+    if before is None:
+        raise NotFound(f"agent_id: agent {agent_id} not found", agent_id=agent_id)
+    after = await auth.staff.set_skills(agent_id, body.skills, body.capacities)
+    if await _live(routing, agent_id) is not None:
+        await routing.update_agent(_agent_config(after))  # the next decision honours it
+    await audit(
+        request,
+        "agent.skills",
+        agent_id,
+        {"skills": before.skills, "capacities": before.capacities},
+        {"skills": after.skills, "capacities": after.capacities},
+    )
+    return _json(_me(after))
+
+
+# -- queues and tasks -------------------------------------------------------------------------
+async def list_queues(request: web.Request) -> web.Response:
+    out = []
+    for q in await request.app[ROUTING].live_numbers():
+        tasks = [s.TaskPositionOut(**t.model_dump()) for t in q.tasks]
+        out.append(
+            s.QueueOut(
+                name=q.queue_id,
+                open=q.open,
+                waiting=q.waiting,
+                longest_wait_s=q.longest_wait_s,
+                # a task joining now waits about as long as the last one in line, or less
+                ewt_s=tasks[-1].ewt_s if tasks else 0.0,
+                ewt_method=q.ewt_method,
+                agents=q.agents,
+                tasks=tasks,
+            )
+        )
+    return _json(s.QueuesOut(queues=out))
+
+
+async def put_queue_open(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    body = await s.parse(request, s.QueueOpenIn)
+    auth, routing = request.app[AUTH], request.app[ROUTING]
+    was = next((q.open for q in await routing.live_numbers() if q.queue_id == name), None)
+    if was is None:
+        raise NotFound(f"name: queue {name} not found", queue=name)
+    await routing.set_queue_open(name, body.open)
+    await auth.staff.set_queue_open(name, body.open)
+    await audit(request, "queue.open", name, {"open": was}, {"open": body.open})
+    return _json(s.QueueOpenOut(name=name, open=body.open))
+
+
+async def put_task(request: web.Request) -> web.Response:
+    task_id = request.match_info["task_id"]
+    body = await s.parse(request, s.TaskIn)
+    routing = request.app[ROUTING]
+    queue = next(
+        (q.queue_id for q in await routing.live_numbers() for t in q.tasks if t.task_id == task_id),
+        None,
+    )
+    if queue is None:
+        raise NotFound(f"task_id: task {task_id} is not waiting in any queue", task_id=task_id)
+    if body.priority is not None:
+        await routing.set_priority(task_id, body.priority)
+    if body.queue is not None and body.queue != queue:
+        await routing.move_task(task_id, body.queue)
+    await audit(
+        request,
+        "task.update",
+        task_id,
+        {"queue": queue},
+        body.model_dump(exclude_none=True),
+    )
+    return _json(s.TaskOut(task_id=task_id, priority=body.priority, queue=body.queue or queue))
+
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("POST", "/api/v1/auth/login", login, "Log in; sets the session cookie",
+             frozenset(), s.LoginIn, s.LoginOut, tag="auth"),
+    Endpoint("POST", "/api/v1/auth/logout", logout, "End this session (or revoke this token)",
+             EVERYONE, None, s.OkOut, tag="auth"),
+    Endpoint("POST", "/api/v1/auth/tokens", create_token, "Create a bearer token for scripts",
+             EVERYONE, s.TokenIn, s.TokenOut, status=201, tag="auth"),
+    Endpoint("GET", "/api/v1/me", me, "Who am I", EVERYONE, None, s.MeOut, tag="auth"),
+    Endpoint("GET", "/api/v1/agents", list_agents,
+             "Agents with presence, current work and time in state",
+             SUPERVISORS, None, s.AgentsOut, tag="agents"),
+    Endpoint("PUT", "/api/v1/agents/{agent_id}/presence", put_presence,
+             "Set presence for every channel (agents: only their own)",
+             EVERYONE, s.PresenceIn, s.PresenceOut, tag="agents"),
+    Endpoint("PUT", "/api/v1/agents/{agent_id}/skills", put_skills,
+             "Replace skills and channel capacities (stored and routed at once)",
+             SUPERVISORS, s.SkillsIn, s.MeOut, tag="agents"),
+    Endpoint("GET", "/api/v1/queues", list_queues,
+             "Live numbers per queue: waiting, longest wait, EWT, agents by state",
+             EVERYONE, None, s.QueuesOut, tag="queues"),
+    Endpoint("PUT", "/api/v1/queues/{name}/open", put_queue_open, "Open or close a queue",
+             SUPERVISORS, s.QueueOpenIn, s.QueueOpenOut, tag="queues"),
+    Endpoint("PUT", "/api/v1/tasks/{task_id}", put_task,
+             "Change a waiting task's priority or move it to another queue",
+             SUPERVISORS, s.TaskIn, s.TaskOut, tag="queues"),
+)  # fmt: skip
+
+
+def guarded(ep: Endpoint) -> Handler:
+    """The handler behind its role check (authentication itself is the middleware's)."""
+    if not ep.roles:
+        return ep.handler
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        role = member_of(request).role
+        if role not in ep.roles:
+            raise deny(403, "forbidden", f"role {role} may not {ep.method} {ep.path}")
+        return await ep.handler(request)
+
+    return handler

@@ -1,0 +1,204 @@
+"""Request and response bodies of the JSON API (also the source of the OpenAPI schemas)."""
+
+from __future__ import annotations
+
+import json
+from typing import Literal, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from contactcore.errors import InvalidInput
+
+M = TypeVar("M", bound=BaseModel)
+
+SkillName = str
+Level = int
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ErrorOut(BaseModel):
+    error: str = Field(description="stable error id, e.g. invalid_input")
+    message: str = Field(description="what went wrong; starts with the field at fault")
+
+
+class LoginIn(_Body):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"username": "agent1001", "password": "demo-agent1001"}]}
+    )
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class MeOut(BaseModel):
+    id: str
+    username: str
+    name: str
+    role: Literal["agent", "supervisor", "admin"]
+    skills: dict[str, int]
+    capacities: dict[str, int]
+
+
+class LoginOut(BaseModel):
+    csrf_token: str = Field(description="send back as X-CSRF-Token on every change")
+    expires_at: float
+    user: MeOut
+
+
+class TokenIn(_Body):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"label": "nightly report"}, {}]})
+    label: str = Field(default="", max_length=128)
+    ttl_days: int | None = Field(default=None, ge=1, le=3650)
+
+
+class TokenOut(BaseModel):
+    token: str = Field(description="shown once; send as 'Authorization: Bearer <token>'")
+    label: str
+    expires_at: float
+
+
+class PresenceIn(_Body):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"presence": "available"},
+                {"presence": "not_ready", "reason": "lunch"},
+                {"presence": "offline"},
+            ]
+        }
+    )
+    presence: Literal["available", "not_ready", "offline"]
+    reason: str | None = Field(default=None, max_length=128)
+
+
+class PresenceOut(BaseModel):
+    agent_id: str
+    presence: Literal["available", "not_ready", "offline"]
+    reason: str | None
+
+
+class AgentOut(BaseModel):
+    id: str
+    username: str
+    name: str
+    role: str
+    skills: dict[str, int]
+    capacities: dict[str, int]
+    presence: Literal["available", "not_ready", "offline"]
+    reason: str | None
+    state: Literal["available", "busy", "wrap_up", "not_ready", "offline"]
+    tasks: list[str] = Field(description="task ids offered to or assigned to the agent")
+    time_in_state_s: float | None = Field(description="None while offline")
+
+
+class AgentsOut(BaseModel):
+    agents: list[AgentOut]
+
+
+class TaskPositionOut(BaseModel):
+    task_id: str
+    position: int
+    waited_s: float
+    ewt_s: float = Field(description="-1 while unknown")
+
+
+class QueueOut(BaseModel):
+    name: str
+    open: bool
+    waiting: int
+    longest_wait_s: float
+    ewt_s: float = Field(description="estimated wait of a task joining now; -1 while unknown")
+    ewt_method: str
+    agents: dict[str, int] = Field(description="agents serving the queue, by state")
+    tasks: list[TaskPositionOut]
+
+
+class QueuesOut(BaseModel):
+    queues: list[QueueOut]
+
+
+class QueueOpenIn(_Body):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"open": False}]})
+    open: bool
+
+
+class QueueOpenOut(BaseModel):
+    name: str
+    open: bool
+
+
+class SkillsIn(_Body):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"skills": {"english": 8, "billing": 5}, "capacities": {"voice": 1, "chat": 2}},
+                {"skills": {"english": 3}},
+            ]
+        }
+    )
+    skills: dict[SkillName, Level]
+    capacities: dict[str, int] | None = None
+
+    @model_validator(mode="after")
+    def _ranges(self) -> SkillsIn:
+        for name, level in self.skills.items():
+            if not 1 <= level <= 10:
+                raise ValueError(f"skills.{name}: level {level} is not between 1 and 10")
+        for channel, n in (self.capacities or {}).items():
+            if not 0 <= n <= 50:
+                raise ValueError(f"capacities.{channel}: {n} is not between 0 and 50")
+        return self
+
+
+class TaskIn(_Body):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"priority": 50}, {"queue": "billing"}]}
+    )
+    priority: float | None = Field(default=None, ge=-1000, le=1000)
+    queue: str | None = Field(default=None, min_length=1, max_length=64)
+
+    @model_validator(mode="after")
+    def _something(self) -> TaskIn:
+        if self.priority is None and self.queue is None:
+            raise ValueError("body: give priority, queue or both")
+        return self
+
+
+class TaskOut(BaseModel):
+    task_id: str
+    priority: float | None
+    queue: str | None
+
+
+class OkOut(BaseModel):
+    ok: bool
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "body"
+
+
+async def parse(request: web.Request, model: type[M]) -> M:
+    """The body as ``model``; InvalidInput (400) naming the field at fault otherwise."""
+    raw = await request.read()
+    try:
+        data = json.loads(raw) if raw.strip() else {}
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput("body: not valid JSON", field="body") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("body: must be a JSON object", field="body")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        parts = []
+        for err in exc.errors():
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            where = _where(err["loc"])
+            parts.append(
+                msg if msg.startswith(("skills.", "capacities.", "body:")) else f"{where}: {msg}"
+            )
+        first = parts[0].split(":", 1)[0]
+        raise InvalidInput("; ".join(parts), field=first) from None
