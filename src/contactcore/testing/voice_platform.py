@@ -10,6 +10,7 @@ database (``interactions``).
 from __future__ import annotations
 
 import asyncio
+import struct
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -26,12 +27,13 @@ from contactcore.adapters.db.demo import seed_demo
 from contactcore.adapters.db.records import AgentRecord, InteractionRecord
 from contactcore.adapters.redis.routing_store import RedisRoutingStore
 from contactcore.core.clock import SystemClock
-from contactcore.sandbox.sipp import PCAP_DIR, dtmf_pcap, free_udp_port
+from contactcore.sandbox.sipp import dtmf_pcap, free_udp_port
 from contactcore.sandbox.testkit import SIPP_DIR, E2ESandbox
 from contactcore.testing.controller import Controller, start_controller
 
 # A DTMF pcap lasts 140 ms; leave the digit's end packets time before the next one.
 DIGIT_GAP_MS = 400
+_PCAP_NAMES = {"*": "star", "#": "pound"}
 
 
 def merge(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -141,24 +143,52 @@ _CALLER_WAITS_FOR_BYE = """  <recv request="BYE"/>
 """
 
 
+def numbered_dtmf_pcap(key: str, press: int, out_dir: Path) -> Path:
+    """sip-tester's pcap for ``key`` renumbered as the ``press``-th key of a call.
+
+    The shipped pcaps come from one capture: RTP sequence numbers and timestamps grow
+    from one digit to the next, and each file always carries the same ones. Asterisk
+    drops an RFC 4733 event that repeats an earlier timestamp or goes back in sequence,
+    so "1111" or "2580" played as is would lose keys. Each press here gets sequence
+    numbers and a timestamp beyond the previous press's.
+    """
+    data = bytearray(dtmf_pcap(key).read_bytes())
+    offset = 24  # pcap file header; packets are Ethernet / IPv4 / UDP / RTP
+    n = 0
+    while offset < len(data):
+        captured = struct.unpack_from("<I", data, offset + 8)[0]
+        frame = offset + 16
+        ip = frame + 14
+        udp = ip + (data[ip] & 0x0F) * 4
+        rtp = udp + 8
+        struct.pack_into("!H", data, udp + 6, 0)  # no UDP checksum: the payload changes
+        struct.pack_into("!HI", data, rtp + 2, (1000 + press * 50 + n) & 0xFFFF, 8000 * (press + 1))
+        offset = frame + captured
+        n += 1
+    path = out_dir / f"press{press:02d}-{_PCAP_NAMES.get(key, key)}.pcap"
+    path.write_bytes(bytes(data))
+    return path
+
+
 def caller_script(
     path: Path, steps: Sequence[Keys], *, hangs_up: bool = True, name: str = "keys"
 ) -> Path:
     """Write a SIPp caller that presses keys on a schedule, then hangs up or waits.
 
-    sip-tester ships one RFC 4733 pcap per key; a key sequence is those pcaps played
-    one after the other with a short gap. With ``hangs_up`` the caller hangs up after
-    SIPp's ``-d`` pause; otherwise it waits for the far end's BYE.
+    sip-tester ships one RFC 4733 pcap per key; a key sequence is those pcaps,
+    renumbered (``numbered_dtmf_pcap``), played one after the other with a short gap.
+    With ``hangs_up`` the caller hangs up after SIPp's ``-d`` pause; otherwise it
+    waits for the far end's BYE.
     """
     body = [_CALLER_HEAD.replace("{name}", name)]
+    press = 0
     for step in steps:
         gap = step.after_ms
         for key in step.keys:
+            pcap = numbered_dtmf_pcap(key, press, path.parent)
+            press += 1
             body.append(f'  <pause milliseconds="{gap}"/>\n')
-            body.append(
-                '  <nop><action><exec play_pcap_audio="'
-                f'{PCAP_DIR / dtmf_pcap(key).name}"/></action></nop>\n'
-            )
+            body.append(f'  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>\n')
             gap = DIGIT_GAP_MS
     body.append(_CALLER_HANGS_UP if hangs_up else _CALLER_WAITS_FOR_BYE)
     path.write_text("".join(body))
