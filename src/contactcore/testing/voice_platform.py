@@ -329,13 +329,24 @@ class VoicePlatform:
 
 
 async def prepare_database(
-    url: str, queue_changes: Mapping[str, Mapping[str, Any]] | None = None
+    url: str,
+    queue_changes: Mapping[str, Mapping[str, Any]] | None = None,
+    extra_agents: Mapping[str, Mapping[str, int]] | None = None,
 ) -> dict[str, AgentRecord]:
-    """Migrate and seed the demo data, then apply per-queue config changes."""
+    """Migrate and seed the demo data, add agents (username -> skills; the sandbox has
+    endpoints agent1001..agent1030), then apply per-queue config changes."""
     await upgrade(url)
     db = await open_database(url)
     try:
         await seed_demo(db)
+        for username, skills in (extra_agents or {}).items():
+            await db.agents.create(
+                f"Agent {username}",
+                username,
+                sip_endpoint=username,
+                capacities={"voice": 1},
+                skills=skills,
+            )
         for name, changes in (queue_changes or {}).items():
             record = await db.queues.get_by_name(name)
             assert record is not None, f"no demo queue {name}"
@@ -361,9 +372,10 @@ class PlatformRun:
         self,
         queue_changes: Mapping[str, Mapping[str, Any]] | None = None,
         env: Mapping[str, str] | None = None,
+        extra_agents: Mapping[str, Mapping[str, int]] | None = None,
     ) -> VoicePlatform:
         url = f"sqlite:///{self.tmp / 'contactcore.db'}"
-        agents = await prepare_database(url, queue_changes)
+        agents = await prepare_database(url, queue_changes, extra_agents)
         s = self.sandbox.settings
         full_env = {
             "CONTACTCORE_ARI__URL": s.ari.url,
