@@ -28,6 +28,7 @@ import asyncio
 import json
 import os
 import socket
+import subprocess
 import tempfile
 import time
 import uuid
@@ -137,7 +138,11 @@ async def run_load(
             rows = await platform.interactions(count=callers, timeout=30)
             cpu = cpu_seconds(pid) - cpu_before
             events = list(observer.events)
-        await asyncio.to_thread(phone.communicate, timeout=30)
+        try:
+            await asyncio.to_thread(phone.communicate, timeout=15)
+        except subprocess.TimeoutExpired:  # it still waits for calls that never came
+            phone.terminate()
+            await asyncio.to_thread(phone.communicate, timeout=5)
         delays = dtmf_to_prompt(events)
         outcomes = Counter(r.outcome for r in rows)
         return {
@@ -186,11 +191,13 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
     started = await asyncio.to_thread(sandbox.up)
     prefix = f"bench-voice-{uuid.uuid4().hex[:8]}:"
     try:
-        with tempfile.TemporaryDirectory(prefix="voice-load-") as tmp:
-            e2e = E2ESandbox(sandbox, settings, Path(tmp) / "sipp")
+        with tempfile.TemporaryDirectory(prefix="voice-load-") as tmp_dir:
+            tmp = args.keep or Path(tmp_dir)
+            tmp.mkdir(parents=True, exist_ok=True)
+            e2e = E2ESandbox(sandbox, settings, tmp / "sipp")
             return await run_load(
                 e2e,
-                Path(tmp),
+                tmp,
                 callers=args.callers,
                 agents=args.agents,
                 rate=args.rate,
@@ -214,6 +221,7 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=20)
     parser.add_argument("--rate", type=float, default=10.0, help="new calls per second")
     parser.add_argument("--talk-ms", type=int, default=3000)
+    parser.add_argument("--keep", type=Path, help="keep logs and traces in this directory")
     args = parser.parse_args()
     print(json.dumps(asyncio.run(_main(args)), indent=2))
 
