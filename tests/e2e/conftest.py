@@ -26,12 +26,14 @@ and statistics (traces under pytest's tmp dir).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
 from contactcore.sandbox.service import Sandbox, SandboxConfig
 from contactcore.sandbox.testkit import E2ESandbox, e2e_settings
+from contactcore.testing.voice_platform import PlatformRun
 
 log = logging.getLogger(__name__)
 
@@ -66,3 +68,15 @@ def asterisk_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2ESa
         yield E2ESandbox(sandbox, settings, tmp_path_factory.mktemp("sipp"))
     finally:
         sandbox.down()
+
+
+@pytest.fixture
+async def voice(
+    asterisk_sandbox: E2ESandbox, redis_prefix: str, tmp_path: Path, unused_tcp_port: int
+) -> AsyncIterator[PlatformRun]:
+    """Start the voice platform with ``await voice.start(queue_changes)``; stopped after."""
+    run = PlatformRun(asterisk_sandbox, redis_prefix, tmp_path, unused_tcp_port)
+    try:
+        yield run
+    finally:
+        await run.stop()

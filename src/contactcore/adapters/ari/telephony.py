@@ -143,10 +143,16 @@ class AriLeg:
         playback_id = new_id("pb_")
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._playbacks[playback_id] = done
-        try:
-            await self._call(
+        # The request runs on even if the owner moves on meanwhile: a playback that
+        # Asterisk starts after we gave up on it would hold up a bridge (addChannel waits
+        # for it) and talk over the agent, so it must be known and stopped.
+        request = asyncio.ensure_future(
+            self._call(
                 "POST", f"/channels/{self.id}/play/{playback_id}", {"media": ",".join(media)}
             )
+        )
+        try:
+            await asyncio.shield(request)
             async with asyncio.timeout(MAX_PLAYBACK_SECONDS):
                 while not done.done():
                     key_wait: asyncio.Future[Any] = asyncio.ensure_future(self._keys.get())
@@ -169,12 +175,19 @@ class AriLeg:
             # The owner moved on (e.g. an agent answered): silence the prompt at once, or
             # Asterisk would finish it before bridging.
             if not self._gone.is_set():
-                with contextlib.suppress(AriError, TimeoutError):
+                with contextlib.suppress(AriError, CallerHungUp, TimeoutError):
                     async with asyncio.timeout(2.0):
-                        await asyncio.shield(self._stop_playback(playback_id))
+                        await asyncio.shield(self._cancel_playback(request, playback_id))
             raise
         finally:
             self._playbacks.pop(playback_id, None)
+
+    async def _cancel_playback(self, request: asyncio.Future[Any], playback_id: str) -> None:
+        """Stop a playback whose start request may still be on its way to Asterisk."""
+        with contextlib.suppress(AriError, CallerHungUp):
+            await request
+        if request.exception() is None:
+            await self._stop_playback(playback_id)
 
     async def _stop_playback(self, playback_id: str) -> None:
         with contextlib.suppress(AriNotFound):
