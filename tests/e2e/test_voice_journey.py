@@ -9,157 +9,28 @@ saw, the routing state and the interaction's timeline in the database.
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-import redis.asyncio as aioredis
 
-from contactcore.acd.model import AgentConfig, Presence
-from contactcore.acd.service import RoutingService
-from contactcore.adapters.db import open_database, upgrade
-from contactcore.adapters.db.demo import seed_demo
-from contactcore.adapters.db.records import AgentRecord, InteractionRecord
+from contactcore.adapters.db import open_database
 from contactcore.adapters.db.wfm_store import SqlIntervalStore
-from contactcore.adapters.redis.routing_store import RedisRoutingStore
-from contactcore.core.clock import SystemClock
 from contactcore.core.wfm import IntervalStat
 from contactcore.sandbox.sipp import free_udp_port
-from contactcore.sandbox.testkit import SIPP_DIR, E2ESandbox
 from contactcore.testing.ari_observer import AriObserver
-from contactcore.testing.controller import Controller, start_controller
+from contactcore.testing.voice_platform import PlatformRun
 
 pytestmark = pytest.mark.e2e
 
 
-@dataclass
-class Platform:
-    controller: Controller
-    routing: RoutingService
-    agents: dict[str, AgentRecord]
-    sandbox: E2ESandbox
-    tmp: Path
-
-    async def agent_available(self, username: str) -> AgentRecord:
-        agent = self.agents[username]
-        config = AgentConfig(id=agent.id, skills=agent.skills, capacity=agent.capacities)
-        await self.routing.login(config, Presence.AVAILABLE)
-        return agent
-
-    def phone_logs_on(self, username: str, port: int) -> None:
-        """Register the agent's phone from ``port`` (digest auth), as a softphone would."""
-        proc = subprocess.run(
-            [
-                "sipp",
-                "-sf",
-                str(SIPP_DIR / "agent_login.xml"),
-                "-s",
-                username,
-                "-au",
-                username,
-                "-ap",
-                f"pw-{username}",
-                "-i",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "-m",
-                "1",
-                "-timeout",
-                "10s",
-                "-timeout_error",
-                "-nostdin",
-                self.sandbox.sip_target,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-        assert proc.returncode == 0, proc.stdout[-2000:]
-
-    def phone_answers(self, port: int) -> subprocess.Popen[str]:
-        """The agent's phone, waiting for one call: answers it and talks until hung up."""
-        return subprocess.Popen(
-            [
-                "sipp",
-                "-sf",
-                str(SIPP_DIR / "agent_answer.xml"),
-                "-i",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "-mp",
-                str(free_udp_port()),
-                "-m",
-                "1",
-                "-timeout",
-                "90s",
-                "-timeout_error",
-                "-nostdin",
-                "-trace_err",
-                "-error_file",
-                str(self.tmp / f"agent-{port}-errors.log"),
-                self.sandbox.sip_target,
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-
-    async def interactions(self, timeout: float = 10.0) -> list[InteractionRecord]:
-        """Every interaction, once all are closed (the record is written as the call ends)."""
-        db = await open_database(self.controller.database_url)
-        try:
-            for _ in range(int(timeout * 10)):
-                rows = await db.interactions.list_interactions(0, time.time() + 60)
-                if rows and all(r.ended_at is not None for r in rows):
-                    break
-                await asyncio.sleep(0.1)
-            found = [await db.interactions.get_interaction(r.id) for r in rows]
-            return [r for r in found if r is not None]
-        finally:
-            await db.close()
-
-
-@pytest.fixture
-async def platform(
-    asterisk_sandbox: E2ESandbox, redis_prefix: str, tmp_path: Path, unused_tcp_port: int
-) -> AsyncIterator[Platform]:
-    url = f"sqlite:///{tmp_path / 'contactcore.db'}"
-    await upgrade(url)
-    db = await open_database(url)
-    try:
-        await seed_demo(db)
-        agents = {a.username: a for a in await db.agents.list()}
-    finally:
-        await db.close()
-    s = asterisk_sandbox.settings
-    env = {
-        "CONTACTCORE_ARI__URL": s.ari.url,
-        "CONTACTCORE_ARI__USERNAME": s.ari.username,
-        "CONTACTCORE_ARI__PASSWORD": s.ari.password,
-        "CONTACTCORE_REDIS__KEY_PREFIX": redis_prefix,
-    }
-    ctl = await asyncio.to_thread(start_controller, tmp_path, env, unused_tcp_port)
-    client = aioredis.Redis.from_url("redis://127.0.0.1:6379/0")
-    routing = RoutingService(RedisRoutingStore(client, redis_prefix), SystemClock())
-    try:
-        yield Platform(ctl, routing, agents, asterisk_sandbox, tmp_path)
-    finally:
-        await asyncio.to_thread(ctl.stop)
-        await client.aclose()
-
-
 async def test_caller_chooses_billing_and_is_connected_to_the_billing_agent(
-    platform: Platform,
+    voice: PlatformRun,
 ) -> None:
+    platform = await voice.start()
     sb = platform.sandbox
     port = free_udp_port()
     await asyncio.to_thread(platform.phone_logs_on, "agent1001", port)
-    phone = platform.phone_answers(port)
+    phone = platform.phone(port)  # answers and talks until the caller hangs up
     agent = await platform.agent_available("agent1001")  # billing 9, english 9
 
     async with AriObserver(sb.ari_url, sb.ari_username, sb.ari_password) as observer:
