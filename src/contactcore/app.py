@@ -24,8 +24,6 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from redis.exceptions import RedisError
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contactcore import wiring
 from contactcore.acd.history import run_history_consumer
@@ -34,6 +32,7 @@ from contactcore.acd.service import RoutingService
 from contactcore.adapters import db
 from contactcore.adapters.ari.client import AriClient
 from contactcore.adapters.ari.telephony import AriTelephony
+from contactcore.adapters.db.engine import check_connection
 from contactcore.adapters.db.routing_store import SqlHistorySink, SqlRoutingDurableStore
 from contactcore.adapters.db.staff import SqlStaffDirectory
 from contactcore.adapters.db.wfm_store import SqlHistory, SqlIntervalStore
@@ -96,11 +95,6 @@ async def _check_redis(client: aioredis.Redis, url: str) -> None:
             f"Redis at {url} did not answer ({type(exc).__name__}): start it "
             "(e.g. 'redis-server --daemonize yes') or set [redis] url / REDIS_URL"
         ) from None
-
-
-async def _check_database(engine: AsyncEngine) -> None:
-    async with engine.connect() as conn:
-        await conn.execute(text("SELECT 1"))
 
 
 @contextlib.contextmanager
@@ -317,7 +311,7 @@ async def serve(settings: Settings, pid_file: Path | None = None) -> int:
             return CheckResult(True, "PING answered")
 
         async def db_ok() -> CheckResult:
-            await _check_database(database.engine)
+            await check_connection(database.engine, settings.database.url)
             return CheckResult(True, database.engine.url.get_backend_name())
 
         registry_metrics = CollectorRegistry()
