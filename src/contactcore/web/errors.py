@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from contactcore.errors import Conflict, ContactcoreError, InvalidInput, NotFound
+from contactcore.errors import Conflict, ContactcoreError, InvalidInput, NotFound, Unprocessable
 
 log = logging.getLogger(__name__)
 
@@ -15,6 +15,7 @@ STATUS: tuple[tuple[type[ContactcoreError], int], ...] = (
     (InvalidInput, 400),
     (NotFound, 404),
     (Conflict, 409),
+    (Unprocessable, 422),
 )
 
 
