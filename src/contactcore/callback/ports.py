@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from contactcore.callback.model import CallbackPolicy, CallbackTask
@@ -60,7 +60,7 @@ class CallbackStore(Protocol):
 
     async def list_pending(
         self, queue_id: str | None = None, due_by: float | None = None
-    ) -> list[CallbackRow]: ...
+    ) -> Sequence[CallbackRow]: ...
 
 
 class CallbackRouting(Protocol):

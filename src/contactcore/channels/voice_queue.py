@@ -21,6 +21,7 @@ from typing import Any
 from contactcore.acd.model import CustomerContext, TaskPosition, TaskSpec
 from contactcore.acd.service import RoutingService
 from contactcore.channels.signals import TaskSignals
+from contactcore.channels.voice_callback import CallbackOffers, CallbackRequest
 from contactcore.core.clock import Clock
 from contactcore.core.events import DomainEvent
 from contactcore.core.ids import new_id
@@ -129,6 +130,7 @@ class VoiceQueue:
         settings: Mapping[str, VoiceQueueSettings],
         recorder: TimelineRecorder,
         clock: Clock,
+        callbacks: CallbackOffers | None = None,
     ) -> None:
         self._routing = routing
         self._signals = signals
@@ -139,6 +141,8 @@ class VoiceQueue:
         self._settings = settings
         self._recorder = recorder
         self._clock = clock
+        self._callbacks = callbacks
+        self._specs: dict[str, TaskSpec] = {}  # waiting calls' tasks, to put one back
 
     async def _record(self, ctx: CallContext, kind: str, **fields: Any) -> None:
         ids = {k: fields.pop(k) for k in ("task_id", "agent_id", "queue_id") if k in fields}
@@ -176,6 +180,7 @@ class VoiceQueue:
         )
         events = self._signals.watch(task_id)
         enqueued_at = self._clock.now()
+        self._specs[task_id] = spec.model_copy(update={"enqueued_at": enqueued_at})
         try:
             try:
                 await self._routing.enqueue(spec)
@@ -187,6 +192,7 @@ class VoiceQueue:
             return await self._wait(leg, ctx, task_id, queue, settings, events, enqueued_at)
         finally:
             self._signals.unwatch(task_id)
+            self._specs.pop(task_id, None)
 
     async def _wait(
         self,
@@ -206,17 +212,43 @@ class VoiceQueue:
 
         hangup = asyncio.ensure_future(leg.wait_hangup())
         announcer: _Announcer | None = None
+        # a callback asked for by key (between or during announcements)
+        wish = asyncio.Event()
+        listener: asyncio.Task[None] | None = None
+        resumed_at = 0.0  # events before a callback dialog that came to nothing are stale
         try:
             await leg.start_moh(settings.moh_class)
-            announcer = _Announcer(partial(self._announce, leg, task_id, queue, settings))
+            announcer = _Announcer(partial(self._announce, leg, task_id, queue, settings, wish))
+            listener = self._listen(leg, queue, wish)
             while True:
                 next_event = asyncio.ensure_future(events.get())
-                await asyncio.wait({hangup, next_event}, return_when=asyncio.FIRST_COMPLETED)
+                wished = asyncio.ensure_future(wish.wait())
+                await asyncio.wait(
+                    {hangup, next_event, wished}, return_when=asyncio.FIRST_COMPLETED
+                )
+                wished.cancel()
                 if hangup.done():
                     next_event.cancel()
                     await self._abandon(ctx, task_id, queue, enqueued_at)
                     return result(QueueOutcome.ABANDONED)
+                if wish.is_set() and not next_event.done():
+                    next_event.cancel()
+                    await announcer.stop()
+                    if listener is not None:
+                        listener.cancel()
+                    if await self._take_callback(leg, ctx, task_id, queue, enqueued_at):
+                        return result(QueueOutcome.CALLBACK)
+                    resumed_at = self._clock.now()
+                    wish.clear()
+                    await leg.start_moh(settings.moh_class)
+                    announcer = _Announcer(
+                        partial(self._announce, leg, task_id, queue, settings, wish)
+                    )
+                    listener = self._listen(leg, queue, wish)
+                    continue
                 event = next_event.result()
+                if event.at < resumed_at:
+                    continue
                 log.debug("call %s task %s: %s", ctx.interaction_id, task_id, event.type)
                 if event.type == "task.offered" and event.agent_id:
                     await announcer.stop()
@@ -245,9 +277,53 @@ class VoiceQueue:
             return result(QueueOutcome.ABANDONED)
         finally:
             hangup.cancel()
+            if listener is not None:
+                listener.cancel()
             if announcer is not None:
                 announcer.stopped.set()
                 announcer.task.cancel()
+
+    def _listen(self, leg: Leg, queue: str, wish: asyncio.Event) -> asyncio.Task[None] | None:
+        if self._callbacks is None or not self._callbacks.enabled(queue):
+            return None
+        return asyncio.create_task(self._callbacks.listen(leg, wish), name="callback-key")
+
+    async def _take_callback(
+        self, leg: Leg, ctx: CallContext, task_id: str, queue: str, enqueued_at: float
+    ) -> bool:
+        """The caller pressed the callback key: out of the queue for the dialog; on a
+        callback the call ends, otherwise the task goes back to its original place."""
+        assert self._callbacks is not None
+        spec = self._specs[task_id]
+        position = await self._position(queue, task_id)
+        try:
+            await self._routing.withdraw(task_id, "callback-offer")
+        except Conflict:
+            return False  # already offered to an agent: the offer goes on
+        await leg.stop_moh()
+        await self._record(ctx, "callback.offer_taken", task_id=task_id, queue_id=queue)
+        request = CallbackRequest(
+            queue=queue,
+            enqueued_at=enqueued_at,
+            priority=spec.priority,
+            skills=dict(spec.skills),
+            ewt_s=position.ewt_s if position is not None else -1.0,
+        )
+        callback = await self._callbacks.take(leg, ctx, request)
+        if callback is not None:
+            await self._record(
+                ctx,
+                "callback.requested",
+                task_id=task_id,
+                queue_id=queue,
+                callback_id=callback.id,
+                number=callback.number,
+                callback_task_id=callback.task_id,
+            )
+            return True
+        await self._routing.enqueue(spec)  # same id, same enqueued-at: the same place
+        await self._record(ctx, "callback.declined", task_id=task_id, queue_id=queue)
+        return False
 
     async def _abandon(self, ctx: CallContext, task_id: str, queue: str, since: float) -> None:
         with contextlib.suppress(Conflict):
@@ -262,18 +338,34 @@ class VoiceQueue:
         task_id: str,
         queue: str,
         settings: VoiceQueueSettings,
+        wish: asyncio.Event,
         stopped: asyncio.Event,
     ) -> None:
-        """On entry and every N seconds; music stops for the announcement, then resumes."""
-        if not (settings.announce_position or settings.announce_wait):
+        """On entry and every N seconds; music stops for the announcement, then resumes.
+
+        With callbacks, the announcement also tells the callback key (on entry, and
+        again while the expected wait is over the queue's threshold); pressing it during
+        the announcement asks for the callback at once.
+        """
+        offers = self._callbacks if self._callbacks and self._callbacks.enabled(queue) else None
+        if not (settings.announce_position or settings.announce_wait or offers):
             return
+        first = True
         while not stopped.is_set():
             position = await self._position(queue, task_id)
             media = announcement(position, settings) if position is not None else []
+            if offers is not None:
+                ewt = position.ewt_s if position is not None else -1.0
+                media += offers.offer_media(queue, ewt, first)
+            first = False
             if media and not stopped.is_set():
                 await leg.stop_moh()
                 try:
-                    await leg.play(media)
+                    keys = offers.offer_key if offers is not None else ""
+                    played = await leg.play(media, interrupt_keys=keys)
+                    if played.interrupted_by and offers is not None:
+                        wish.set()
+                        return
                 finally:
                     if not stopped.is_set():
                         with contextlib.suppress(CallerHungUp):
