@@ -38,9 +38,6 @@ from contactcore.adapters.db.staff import SqlStaffDirectory
 from contactcore.adapters.db.wfm_store import SqlHistory, SqlIntervalStore
 from contactcore.adapters.redis.routing_store import RedisRoutingStore
 from contactcore.adapters.redis.stream import RedisStreamSource, RedisStreamTail
-from contactcore.callback.model import CallbackPolicy
-from contactcore.callback.service import CallbackConfig, CallbackService
-from contactcore.channels.callback_routing import AcdCallbackRouting
 from contactcore.channels.signals import TaskSignals
 from contactcore.channels.voice import CallFlow, CallJournal, VoiceChannel, line_test_flow
 from contactcore.channels.voice_callback import CallbackOffers
@@ -215,45 +212,21 @@ async def serve(settings: Settings, pid_file: Path | None = None) -> int:
 
         # -- callbacks: virtual hold, scheduling, agent-first dialling ---------------
         cb = settings.callback
-        default_policy = CallbackPolicy(
-            enabled=cb.enabled,
-            offer_above_ewt_s=cb.offer_above_ewt_seconds,
-            max_attempts=cb.max_attempts,
-            retry_s=cb.retry_seconds,
-        )
-        policies = {
-            r.name: wiring.callback_policy(r, default_policy)
-            if cb.enabled
-            else CallbackPolicy(enabled=False)
-            for r in records
-        }
-        offer_timeouts = {r.name: wiring.acd_queue(r).offer_timeout_s for r in records}
 
         async def agent_phone(agent_id: str) -> tuple[str, str] | None:
             line = await agent_line(agent_id)
             return None if line is None else (line.endpoint, line.name)
 
-        callbacks = CallbackService(
+        callbacks = wiring.callback_service(
+            cb,
+            settings.ivr.default_region,
+            records,
             database.callbacks,
-            AcdCallbackRouting(routing),
+            routing,
             telephony,
             recorder,
             clock,
-            CallbackConfig(
-                region=settings.ivr.default_region,
-                caller_id=cb.caller_id,
-                dial_string=cb.dial_string,
-                agent_ring_s=cb.agent_ring_seconds,
-                customer_ring_s=cb.customer_ring_seconds,
-                confirm_key=cb.confirm_key,
-                confirm_timeout_s=cb.confirm_timeout_seconds,
-                skip_wrapup_after_failure=cb.skip_wrapup_after_failure,
-                poll_s=cb.poll_seconds,
-            ),
-            policies.get,
-            wiring.queue_is_open({r.name: wiring.business_hours(r) for r in records}),
             agent_phone,
-            lambda queue: offer_timeouts.get(queue, 20.0),
         )
         await callbacks.start()
 
@@ -384,6 +357,7 @@ async def serve(settings: Settings, pid_file: Path | None = None) -> int:
             ),
             routing=routing,
             feed=RedisStreamTail(redis_client, prefix),
+            callbacks=callbacks,
         )
         app = build_web_app(
             {"asterisk": ari_ok, "redis": redis_ok, "database": db_ok},

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
 from contactcore.acd.model import QueueConfig, RelaxationStep
+from contactcore.acd.service import RoutingService
 from contactcore.adapters.db.records import QueueRecord
 from contactcore.callback.model import CallbackPolicy
+from contactcore.callback.ports import AgentPhone, CallbackStore
+from contactcore.callback.service import CallbackConfig, CallbackService
+from contactcore.channels.callback_routing import AcdCallbackRouting
 from contactcore.channels.voice_queue import VoiceQueueSettings
+from contactcore.core.clock import Clock
+from contactcore.core.ports import InteractionRecorder
+from contactcore.core.voice import Telephony
 from contactcore.ivr.model import Hours
 from contactcore.ivr.rules import is_open
+from contactcore.settings import CallbackSettings
 
 
 def acd_queue(record: QueueRecord) -> QueueConfig:
@@ -112,3 +120,48 @@ def queue_is_open(hours: Mapping[str, Hours | None]) -> Callable[[str, float], b
         return h is None or is_open(h, at)
 
     return check
+
+
+def callback_service(
+    cb: CallbackSettings,
+    region: str,
+    records: Sequence[QueueRecord],
+    store: CallbackStore,
+    routing: RoutingService,
+    telephony: Telephony,
+    recorder: InteractionRecorder,
+    clock: Clock,
+    agent_phone: AgentPhone,
+) -> CallbackService:
+    """Callbacks with each queue's policy, business hours and offer timeout."""
+    default = CallbackPolicy(
+        enabled=cb.enabled,
+        offer_above_ewt_s=cb.offer_above_ewt_seconds,
+        max_attempts=cb.max_attempts,
+        retry_s=cb.retry_seconds,
+    )
+    off = CallbackPolicy(enabled=False)
+    policies = {r.name: callback_policy(r, default) if cb.enabled else off for r in records}
+    offer_timeouts = {r.name: acd_queue(r).offer_timeout_s for r in records}
+    return CallbackService(
+        store,
+        AcdCallbackRouting(routing),
+        telephony,
+        recorder,
+        clock,
+        CallbackConfig(
+            region=region,
+            caller_id=cb.caller_id,
+            dial_string=cb.dial_string,
+            agent_ring_s=cb.agent_ring_seconds,
+            customer_ring_s=cb.customer_ring_seconds,
+            confirm_key=cb.confirm_key,
+            confirm_timeout_s=cb.confirm_timeout_seconds,
+            skip_wrapup_after_failure=cb.skip_wrapup_after_failure,
+            poll_s=cb.poll_seconds,
+        ),
+        policies.get,
+        queue_is_open({r.name: business_hours(r) for r in records}),
+        agent_phone,
+        lambda queue: offer_timeouts.get(queue, 20.0),
+    )

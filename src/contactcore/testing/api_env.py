@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -23,12 +23,44 @@ from contactcore.adapters.db.staff import SqlStaffDirectory
 from contactcore.adapters.db.wfm_store import SqlHistory, SqlIntervalStore
 from contactcore.adapters.redis.routing_store import RedisRoutingStore
 from contactcore.adapters.redis.stream import RedisStreamTail
+from contactcore.core.voice import CallHandler, Leg
+from contactcore.errors import DependencyUnavailable
+from contactcore.settings import CallbackSettings
 from contactcore.testing.acd_fakes import ManualClock
 from contactcore.web.app import ApiServices, build_web_app
 from contactcore.web.auth import Auth, AuthConfig, LoginThrottle
 from contactcore.wfm.service import WfmConfig, WfmService, seed_demo_history
 
 Client = TestClient[web.Request, web.Application]
+
+
+class NoTelephony:
+    """The API never dials: a telephony port that says so if it is ever asked to."""
+
+    connected = False
+
+    def set_call_handler(self, handler: CallHandler | None) -> None:
+        pass
+
+    async def originate(
+        self,
+        endpoint: str,
+        *,
+        caller_id: str,
+        timeout: float,
+        variables: dict[str, str] | None = None,
+    ) -> Leg:
+        raise DependencyUnavailable("no telephony in the API tests")
+
+    async def bridge(self, legs: Sequence[Leg]) -> str:
+        raise DependencyUnavailable("no telephony in the API tests")
+
+    async def destroy_bridge(self, bridge_id: str) -> None:
+        pass
+
+
+async def _no_phone(agent_id: str) -> tuple[str, str] | None:
+    return None
 
 
 @dataclass
@@ -70,18 +102,36 @@ async def api_env(
     *,
     cookie_secure: bool = False,
     with_feed: bool = False,
+    queue_changes: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> AsyncIterator[ApiEnv]:
+    """``queue_changes``: per queue name, config keys to replace after seeding."""
     await upgrade(sqlite_url)
     clock = ManualClock(time.time())
     db = await open_database(sqlite_url, clock=clock)
     await seed_demo(db)
+    for name, changes in (queue_changes or {}).items():
+        record = await db.queues.get_by_name(name)
+        assert record is not None, f"no demo queue {name}"
+        await db.queues.update(record.id, config=record.config | dict(changes))
     store = SqlIntervalStore(db.engine)
     await seed_demo_history(store, ["general"], date.today(), days=7)
     planning = WfmService(store, SqlHistory(db.engine), WfmConfig())
     client = aioredis.Redis.from_url(redis_url)
     durable = SqlRoutingDurableStore(db.agents, db.sessions, db.tasks, clock)
     routing = RoutingService(RedisRoutingStore(client, redis_prefix), clock, durable=durable)
-    await routing.start([wiring.acd_queue(r) for r in await db.queues.list()])
+    records = await db.queues.list()
+    await routing.start([wiring.acd_queue(r) for r in records])
+    callbacks = wiring.callback_service(
+        CallbackSettings(),
+        "US",
+        records,
+        db.callbacks,
+        routing,
+        NoTelephony(),
+        db.interactions,
+        clock,
+        _no_phone,
+    )
     staff = SqlStaffDirectory(db.engine, clock)
     services = ApiServices(
         auth=Auth(
@@ -94,6 +144,7 @@ async def api_env(
         ),
         routing=routing,
         feed=RedisStreamTail(client, redis_prefix) if with_feed else None,
+        callbacks=callbacks,
     )
     app = build_web_app({}, CollectorRegistry(), planning, services)
     ids = {m.username: m.id for m in await staff.members()}

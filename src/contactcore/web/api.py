@@ -15,8 +15,10 @@ from pydantic import BaseModel
 
 from contactcore.acd.model import AgentConfig, AgentLive, Presence
 from contactcore.acd.service import RoutingService
+from contactcore.callback.model import Callback
+from contactcore.callback.service import CallbackService
 from contactcore.core.auth import ROLES, SUPERVISORS, StaffMember
-from contactcore.errors import NotFound
+from contactcore.errors import DependencyUnavailable, NotFound
 from contactcore.web import schemas as s
 from contactcore.web.auth import (
     AUTH,
@@ -37,6 +39,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 EVERYONE = frozenset(ROLES)
 
 ROUTING = web.AppKey("routing", RoutingService)
+CALLBACKS = web.AppKey("callbacks", CallbackService)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,7 @@ class Endpoint:
     tag: str = "api"
     query: tuple[str, ...] = ()
     required_query: tuple[str, ...] = ()
+    more_statuses: tuple[int, ...] = ()  # documented beside ``status`` and the usual errors
 
 
 def _json(model: BaseModel, status: int = 200) -> web.Response:
@@ -289,6 +293,44 @@ async def put_task(request: web.Request) -> web.Response:
     return _json(s.TaskOut(task_id=task_id, priority=body.priority, queue=body.queue or queue))
 
 
+# -- callbacks ---------------------------------------------------------------------------------
+def _callbacks(request: web.Request) -> CallbackService:
+    service = request.app.get(CALLBACKS)
+    if service is None:
+        raise DependencyUnavailable("callbacks are not configured in this server")
+    return service
+
+
+def _callback_out(c: Callback) -> s.CallbackOut:
+    return s.CallbackOut(**c.model_dump(mode="json"))
+
+
+async def post_callback(request: web.Request) -> web.Response:
+    body = await s.parse(request, s.CallbackIn)
+    callback, created = await _callbacks(request).schedule(
+        number=body.number,
+        queue=body.queue,
+        window_start=body.window_start,
+        window_end=body.window_end,
+        name=body.name,
+    )
+    await audit(
+        request,
+        "callback.create" if created else "callback.update",
+        callback.id,
+        {},
+        body.model_dump(exclude_none=True),
+    )
+    return _json(_callback_out(callback), 201 if created else 200)
+
+
+async def list_callbacks(request: web.Request) -> web.Response:
+    member = member_of(request)
+    mine = member.id if member.role == "agent" else None
+    pending = await _callbacks(request).pending(agent_id=mine)
+    return _json(s.CallbacksOut(callbacks=[_callback_out(c) for c in pending]))
+
+
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", "/api/v1/auth/login", login, "Log in; sets the session cookie",
              frozenset(), s.LoginIn, s.LoginOut, tag="auth"),
@@ -314,6 +356,14 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("PUT", "/api/v1/tasks/{task_id}", put_task,
              "Change a waiting task's priority or move it to another queue",
              SUPERVISORS, s.TaskIn, s.TaskOut, tag="queues"),
+    Endpoint("POST", "/api/v1/callbacks", post_callback,
+             "Schedule a callback for a time window inside the queue's business hours "
+             "(one per number and queue: a second request updates the first, 200)",
+             EVERYONE, s.CallbackIn, s.CallbackOut, status=201, tag="callbacks",
+             more_statuses=(200, 422)),
+    Endpoint("GET", "/api/v1/callbacks", list_callbacks,
+             "Pending callbacks (supervisors: all; agents: those offered to them)",
+             EVERYONE, None, s.CallbacksOut, tag="callbacks"),
 )  # fmt: skip
 
 

@@ -9,6 +9,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from contactcore.acd.service import RoutingService
+from contactcore.callback.service import CallbackService
 from contactcore.core.auth import SUPERVISORS
 from contactcore.core.ports import EventFeed
 from contactcore.web import api, health, live, openapi, wfm
@@ -24,6 +25,7 @@ class ApiServices:
     auth: Auth
     routing: RoutingService
     feed: EventFeed | None = None
+    callbacks: CallbackService | None = None
 
 
 API_ENDPOINTS: web.AppKey[tuple[api.Endpoint, ...]] = web.AppKey("api_endpoints")
@@ -38,6 +40,8 @@ async def openapi_document(request: web.Request) -> web.Response:
 def _add_api(app: web.Application, services: ApiServices, planning: WfmService | None) -> None:
     app[AUTH] = services.auth
     app[api.ROUTING] = services.routing
+    if services.callbacks is not None:
+        app[api.CALLBACKS] = services.callbacks
     endpoints = list(api.ENDPOINTS)
     endpoints.append(
         api.Endpoint(

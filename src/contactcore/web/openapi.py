@@ -19,6 +19,7 @@ _ERRORS = {
     403: "the role may not do this, or the CSRF token is missing or wrong",
     404: "no such agent, queue or task",
     409: "the change contradicts the current state",
+    422: "well-formed but refused by the rules (e.g. a callback outside business hours)",
     429: "too many failed logins; see Retry-After",
 }
 
@@ -73,6 +74,11 @@ def build_document(endpoints: list[Endpoint]) -> dict[str, Any]:
             op["security"] = [{"session": [], "csrf": []}, {"bearer": []}]
         else:
             op["security"] = []
+        for code in ep.more_statuses:
+            if code < 300:  # another success, e.g. 200 "updated" beside 201 "created"
+                responses[str(code)] = ok
+            else:
+                codes.append(code)
         for code in sorted(set(codes)):
             responses[str(code)] = {"description": _ERRORS[code], **_json_content(error)}
         op["responses"] = responses
