@@ -13,19 +13,23 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 
 from contactcore.adapters.db import open_database
 from contactcore.adapters.db.records import CallbackRecord, InteractionRecord
 from contactcore.sandbox.sipp import free_udp_port
 from contactcore.testing.ari_observer import AriObserver
 from contactcore.testing.callback_phones import (
+    Api,
     customer_phone,
     customer_script,
     dial_string,
 )
+from contactcore.testing.controller import start_controller
 from contactcore.testing.voice_platform import Keys, PlatformRun, VoicePlatform, caller_script
 
 pytestmark = pytest.mark.e2e
@@ -206,3 +210,168 @@ async def test_callback_keeps_the_place_rings_the_agent_first_and_bridges_the_cu
     (attempt,) = [e for e in record.events if e.type == "callback.attempt"]
     assert attempt.payload["outcome"] == "connected"
     assert attempt.payload["attempt"] == 1
+
+
+@pytest.fixture
+async def api_for() -> AsyncIterator[Any]:
+    opened: list[Api] = []
+
+    async def login(platform: VoicePlatform, username: str = "supervisor") -> Api:
+        api = await Api(platform.controller.web_url).login(username, f"demo-{username}")
+        opened.append(api)
+        return api
+
+    yield login
+    for api in opened:
+        await api.close()
+
+
+async def test_no_answer_is_retried_then_fails_and_the_agent_is_freed_each_time(
+    voice: PlatformRun, api_for: Any
+) -> None:
+    customer_port = free_udp_port()
+    platform = await voice.start(
+        {"billing": {"callback": {"max_attempts": 2, "retry_seconds": 2}}},
+        env=callback_settings(customer_port, ring_s=3),
+    )
+    api = await api_for(platform)
+    # the customer's phone rings until the call is cancelled, twice
+    customer = customer_phone(platform, customer_port, "agent_no_answer.xml", calls=2)
+    agent_port = free_udp_port()
+    await asyncio.to_thread(platform.phone_logs_on, "agent1001", agent_port)
+    phone = platform.phone(agent_port, "agent_answer.xml", calls=2)
+    agent = await platform.agent_available("agent1001")
+
+    status, made = await api.call(
+        "POST",
+        "/api/v1/callbacks",
+        {"number": "2025550186", "queue": "billing", "window_start": time.time(), "name": "Ann"},
+    )
+    assert status == 201, made
+    failed = await wait_callback(platform, "failed", timeout=90, id=made["id"])
+    await finished(phone)
+    await finished(customer)
+
+    assert failed.attempts == 2
+    assert failed.last_reason == "no-answer after 2 attempt(s)"
+    record = await interaction(platform, failed.data["interaction_id"])
+    assert record.outcome == "callback_failed"
+    attempts = [e for e in record.events if e.type == "callback.attempt"]
+    assert [(e.payload["attempt"], e.payload["outcome"]) for e in attempts] == [
+        (1, "no-answer"),
+        (2, "no-answer"),
+    ]
+    (retry,) = [e for e in record.events if e.type == "callback.retry_scheduled"]
+    requeued = [e for e in record.events if e.type == "callback.queued"]
+    assert len(requeued) == 2
+    assert requeued[1].at - retry.at >= 1.5, "the retry waited for its delay"
+    (closed,) = [e for e in record.events if e.type == "callback.closed"]
+    assert closed.payload["reason"] == "no-answer after 2 attempt(s)"
+    # the agent was freed each time: wrap-up skipped, available, nothing in hand
+    completed = await platform.acd_events("task.completed", agent_id=agent.id)
+    assert len(completed) == 2
+    ended = await platform.acd_events("agent.wrapup_ended", agent_id=agent.id)
+    assert len(ended) == 2
+    doc = await platform.agent_doc(agent.id)
+    assert doc["pr"] == "available"
+    assert not [k for k, v in doc.items() if k.startswith("ld:") and int(v) > 0]
+    status, listed = await api.call("GET", "/api/v1/callbacks")
+    assert status == 200
+    assert listed == {"callbacks": []}
+
+
+WEEKDAYS = {d: [["09:00", "17:00"]] for d in ("mon", "tue", "wed", "thu", "fri")}
+
+
+async def test_scheduled_callback_outside_business_hours_is_refused(
+    voice: PlatformRun, api_for: Any
+) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    platform = await voice.start(
+        {"billing": {"hours": WEEKDAYS | {"sat": [], "sun": []}}},
+        env={"CONTACTCORE_WEB__COOKIE_SECURE": "false"},
+    )
+    api = await api_for(platform)
+    zone = ZoneInfo("America/New_York")
+    saturday = datetime(2027, 1, 16, 11, 0, tzinfo=zone).timestamp()
+    body = {"number": "+12025550185", "queue": "billing", "window_start": saturday}
+    status, error = await api.call("POST", "/api/v1/callbacks", body)
+    assert status == 422
+    assert error == {
+        "error": "unprocessable",
+        "message": "window_start: queue billing is outside its business hours at "
+        "2027-01-16 16:00 UTC; choose a time when the queue is open",
+    }
+    assert await callbacks_rows(platform) == []
+    monday = datetime(2027, 1, 18, 11, 0, tzinfo=zone).timestamp()
+    status, made = await api.call("POST", "/api/v1/callbacks", body | {"window_start": monday})
+    assert status == 201, made
+    assert made["state"] == "pending"
+
+
+async def test_restarts_of_contactcore_and_redis_lose_no_pending_callback(
+    voice: PlatformRun, api_for: Any, redis_prefix: str, redis_url: str
+) -> None:
+    customer_port = free_udp_port()
+    platform = await voice.start(env=callback_settings(customer_port))
+    api = await api_for(platform)
+    now = time.time()
+    made = {}
+    for number, start in (("+12025550184", now - 5), ("+12025550183", now + 3600)):
+        status, body = await api.call(
+            "POST",
+            "/api/v1/callbacks",
+            {"number": number, "queue": "billing", "window_start": start},
+        )
+        assert status == 201, body
+        made[number] = body
+    due, later = made["+12025550184"], made["+12025550183"]
+    assert (due["state"], later["state"]) == ("queued", "pending")
+    assert await platform.wait_waiting("billing", 1) == [due["task_id"]]
+
+    async def restart(wipe_redis: bool) -> None:
+        ctl = platform.controller
+        assert await asyncio.to_thread(ctl.stop) == 0
+        if wipe_redis:  # Redis restarted empty: only our own keys, never the whole server
+            client = aioredis.Redis.from_url(redis_url)
+            try:
+                keys = [k async for k in client.scan_iter(match=f"{redis_prefix}:*")]
+                if keys:
+                    await client.delete(*keys)
+                assert not await platform.waiting_tasks()
+            finally:
+                await client.aclose()
+        env = {k: v for k, v in ctl.env.items() if k.startswith("CONTACTCORE_")}
+        env.pop("CONTACTCORE_CONFIG", None)
+        platform.controller = await asyncio.to_thread(
+            start_controller, platform.tmp, env, int(ctl.web_url.rsplit(":", 1)[1])
+        )
+
+    for wipe in (False, True):
+        await restart(wipe)
+        assert await platform.wait_waiting("billing", 1) == [due["task_id"]], wipe
+        state = await platform.routing.store.read_state()
+        assert state["enqueued_at"][due["task_id"]] == pytest.approx(due["enqueued_at"])
+        rows = {r.number: r for r in await callbacks_rows(platform)}
+        assert rows["+12025550184"].state == "queued"
+        assert rows["+12025550183"].state == "pending"
+        assert rows["+12025550183"].window_start == pytest.approx(later["window_start"])
+        fresh = await api_for(platform)
+        status, listed = await fresh.call("GET", "/api/v1/callbacks")
+        assert status == 200
+        assert {c["id"] for c in listed["callbacks"]} == {due["id"], later["id"]}
+
+    # and the rebuilt callback is still served end to end
+    customer = customer_phone(
+        platform, customer_port, customer_script(platform.tmp / "customer.xml", "1")
+    )
+    agent_port = free_udp_port()
+    await asyncio.to_thread(platform.phone_logs_on, "agent1001", agent_port)
+    phone = platform.phone(agent_port, "agent_auto_answer.xml", talk_ms=8000)
+    await platform.agent_available("agent1001")
+    served = await wait_callback(platform, "done", timeout=60, id=due["id"])
+    assert served.attempts == 1
+    await finished(phone)
+    await finished(customer)
