@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from contactcore.adapters.db.records import CallbackRecord
 from contactcore.callback.model import CallbackTask
 from contactcore.core.events import DomainEvent
 from contactcore.core.ids import new_id
@@ -18,26 +19,11 @@ from contactcore.errors import Conflict
 CLOSED = ("done", "failed", "cancelled")
 
 
-@dataclass(frozen=True)
-class Row:
-    id: str
-    task_id: str
-    queue_id: str
-    number: str
-    requested_at: float
-    window_start: float
-    window_end: float | None
-    attempts: int
-    state: str
-    last_reason: str | None
-    data: dict[str, Any]
-
-
 class InMemoryCallbackStore:
     """``callback.ports.CallbackStore``: one open callback per number and queue."""
 
     def __init__(self, now: float = 0.0) -> None:
-        self.rows: dict[str, Row] = {}
+        self.rows: dict[str, CallbackRecord] = {}
         self.now = now
 
     async def request(
@@ -48,7 +34,7 @@ class InMemoryCallbackStore:
         window_start: float,
         window_end: float | None = None,
         data: Mapping[str, Any] | None = None,
-    ) -> tuple[Row, bool]:
+    ) -> tuple[CallbackRecord, bool]:
         for row in self.rows.values():
             if row.number == number and row.queue_id == queue_id and row.state not in CLOSED:
                 new = dataclasses.replace(
@@ -56,22 +42,22 @@ class InMemoryCallbackStore:
                 )
                 self.rows[row.id] = new
                 return new, False
-        row = Row(
+        row = CallbackRecord(
             new_id("cb_"), task_id, queue_id, number, self.now, window_start, window_end, 0,
-            "pending", None, dict(data or {}),
+            "pending", None, dict(data or {}), self.now,
         )  # fmt: skip
         self.rows[row.id] = row
         return row, True
 
-    async def update(self, callback_id: str, values: Mapping[str, Any]) -> Row:
+    async def update(self, callback_id: str, values: Mapping[str, Any]) -> CallbackRecord:
         row = dataclasses.replace(self.rows[callback_id], **dict(values))
         self.rows[callback_id] = row
         return row
 
-    async def get(self, callback_id: str) -> Row | None:
+    async def get(self, callback_id: str) -> CallbackRecord | None:
         return self.rows.get(callback_id)
 
-    async def get_by_task(self, task_id: str) -> Row | None:
+    async def get_by_task(self, task_id: str) -> CallbackRecord | None:
         return next(
             (r for r in self.rows.values() if r.task_id == task_id and r.state not in CLOSED),
             None,
@@ -79,7 +65,7 @@ class InMemoryCallbackStore:
 
     async def list_pending(
         self, queue_id: str | None = None, due_by: float | None = None
-    ) -> Sequence[Row]:
+    ) -> Sequence[CallbackRecord]:
         rows = [
             r
             for r in self.rows.values()
