@@ -236,9 +236,11 @@ class VoiceQueue:
                     await announcer.stop()
                     if listener is not None:
                         listener.cancel()
-                    if await self._take_callback(leg, ctx, task_id, queue, enqueued_at):
+                    taken = await self._take_callback(leg, ctx, task_id, queue, enqueued_at)
+                    if taken is True:
                         return result(QueueOutcome.CALLBACK)
-                    resumed_at = self._clock.now()
+                    if taken is False:  # back in its place: what came before is stale
+                        resumed_at = self._clock.now()
                     wish.clear()
                     await leg.start_moh(settings.moh_class)
                     announcer = _Announcer(
@@ -290,16 +292,17 @@ class VoiceQueue:
 
     async def _take_callback(
         self, leg: Leg, ctx: CallContext, task_id: str, queue: str, enqueued_at: float
-    ) -> bool:
+    ) -> bool | None:
         """The caller pressed the callback key: out of the queue for the dialog; on a
-        callback the call ends, otherwise the task goes back to its original place."""
+        callback (True) the call ends, otherwise (False) the task goes back to its
+        original place. None: too late, an agent's offer is on its way."""
         assert self._callbacks is not None
         spec = self._specs[task_id]
         position = await self._position(queue, task_id)
         try:
             await self._routing.withdraw(task_id, "callback-offer")
         except Conflict:
-            return False  # already offered to an agent: the offer goes on
+            return None  # already offered to an agent: the offer goes on
         await leg.stop_moh()
         await self._record(ctx, "callback.offer_taken", task_id=task_id, queue_id=queue)
         request = CallbackRequest(
