@@ -216,9 +216,13 @@ class VoiceQueue:
         wish = asyncio.Event()
         listener: asyncio.Task[None] | None = None
         resumed_at = 0.0  # events before a callback dialog that came to nothing are stale
+
+        def announce() -> _Announcer:
+            return _Announcer(partial(self._announce, leg, task_id, queue, settings, wish))
+
         try:
             await leg.start_moh(settings.moh_class)
-            announcer = _Announcer(partial(self._announce, leg, task_id, queue, settings, wish))
+            announcer = announce()
             listener = self._listen(leg, queue, wish)
             while True:
                 next_event = asyncio.ensure_future(events.get())
@@ -243,9 +247,7 @@ class VoiceQueue:
                         resumed_at = self._clock.now()
                     wish.clear()
                     await leg.start_moh(settings.moh_class)
-                    announcer = _Announcer(
-                        partial(self._announce, leg, task_id, queue, settings, wish)
-                    )
+                    announcer = announce()
                     listener = self._listen(leg, queue, wish)
                     continue
                 event = next_event.result()
@@ -261,7 +263,7 @@ class VoiceQueue:
                         await self._abandon(ctx, task_id, queue, enqueued_at)
                         return result(QueueOutcome.ABANDONED)
                     await leg.start_moh(settings.moh_class)
-                    announcer = _Announcer(partial(self._announce, leg, task_id, queue, settings))
+                    announcer = announce()
                 elif event.type == "task.withdrawn":
                     await self._record(ctx, "queue.left", task_id=task_id, **event.payload)
                     return result(QueueOutcome.OVERFLOWED)

@@ -151,3 +151,20 @@ class Api:
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+def phone_logs_off(platform: VoicePlatform, username: str) -> None:
+    """Unregister the agent's phone, so that later tests find its endpoint offline."""
+    proc = subprocess.run(
+        [
+            "sipp", "-sf", str(SIPP_DIR / "agent_register.xml"),
+            "-s", username, "-au", username, "-ap", f"pw-{username}",
+            "-i", "127.0.0.1", "-p", str(free_udp_port()), "-m", "1", "-d", "100",
+            "-timeout", "10s", "-timeout_error", "-nostdin",
+            platform.sandbox.sip_target,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:]
