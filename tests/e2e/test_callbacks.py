@@ -384,3 +384,48 @@ async def test_restarts_of_contactcore_and_redis_lose_no_pending_callback(
     assert served.attempts == 1
     await finished(phone)
     await finished(customer)
+
+
+async def test_the_caller_can_type_another_number_which_is_validated(voice: PlatformRun) -> None:
+    platform = await voice.start()
+    script = caller_script(
+        platform.tmp / "caller-other-number.xml",
+        [
+            Keys(MENU_KEY_AT_MS, "1"),
+            Keys(CALLBACK_KEY_AT_MS, "*"),
+            Keys(KEEP_NUMBER_AT_MS, "2"),  # another number
+            Keys(3000, "12#"),  # not a valid number in the region: asked again
+            Keys(4000, "2025550177#"),
+            Keys(3000, "1"),  # "we can call you back on 2025550177": keep it
+        ],
+        hangs_up=False,
+        name="types another number",
+    )
+    sb = platform.sandbox
+    async with AriObserver(sb.ari_url, sb.ari_username, sb.ari_password) as observer:
+        result = await asyncio.to_thread(sb.run_sipp, script, caller=CALLER, timeout=120)
+    assert result.returncode == 0, result.errors()
+    made = await wait_callback(platform, "queued")
+    assert made.number == "+12025550177"
+    (row,) = [r for r in await platform.interactions(timeout=5) if r.channel == "voice"]
+    assert row.outcome == "callback"
+    requested = next(e for e in row.events if e.type == "callback.requested")
+    assert requested.payload["number"] == "+12025550177"
+    # what the caller heard of the dialog, in order: the invalid number was refused
+    heard: list[str] = []  # started, or failed at once when a prompt file is missing
+    seen: set[tuple[str, str]] = set()
+    for e in observer.events:
+        pb = e.get("playback") or {}
+        uri = str(pb.get("media_uri", ""))
+        if "contactcore/callback-" in uri and (pb["id"], uri) not in seen:
+            seen.add((pb["id"], uri))
+            heard.append(uri.removeprefix("sound:contactcore/"))
+    dialog = [m for m in heard if not m.startswith("callback-offer")]
+    assert dialog[:6] == [
+        "callback-number-is",
+        "callback-enter-number",
+        "callback-invalid-number",
+        "callback-enter-number",
+        "callback-number-is",
+        "callback-confirm",
+    ], heard

@@ -28,6 +28,15 @@ DTMF_KEYS = "0123456789*#"
 KEEP_NUMBER, OTHER_NUMBER = "1", "2"
 
 
+def spoken_digits(number: str) -> list[str]:
+    """A number read out digit by digit, one sound per digit.
+
+    Not ``digits:``: Asterisk does not stop a ``digits:`` playback when asked to (it
+    says the rest), and a prompt the caller may cut short must stop at once.
+    """
+    return [f"sound:digits/{d}" for d in number if d.isdigit()]
+
+
 @dataclass(frozen=True, slots=True)
 class CallbackRequest:
     """What the queue knows of the waiting call, for the callback's task."""
@@ -116,13 +125,15 @@ class CallbackOffers:
             number = self.service.normalise(ctx.caller_number or leg.caller_number)
         except InvalidInput:
             number = None
-        for _ in range(self._tries):
+        failures = changes = 0  # invalid or no input; "another number" asked for
+        while failures < self._tries and changes < self._tries:
             if number is None:
                 number = await self._typed_number(leg)
+                failures += number is None
                 continue
             media = [
                 self._p("callback-number-is"),
-                f"digits:{number.lstrip('+')}",
+                *spoken_digits(number),
                 self._p("callback-keep-or-change"),
             ]
             key = await self._choice(leg, media, KEEP_NUMBER + OTHER_NUMBER)
@@ -130,6 +141,9 @@ class CallbackOffers:
                 return number
             if key == OTHER_NUMBER:
                 number = None
+                changes += 1
+            else:
+                failures += 1
         return None
 
     async def take(self, leg: Leg, ctx: CallContext, request: CallbackRequest) -> Callback | None:
@@ -155,7 +169,7 @@ class CallbackOffers:
             name=customer.name if customer else None,
             call_interaction_id=ctx.interaction_id,
         )
-        media = [self._p("callback-confirm"), f"digits:{number.lstrip('+')}"]
+        media = [self._p("callback-confirm"), *spoken_digits(number)]
         minutes = expected_minutes(request.ewt_s)
         if minutes is not None:
             unit = "sound:queue-minute" if minutes == 1 else "sound:queue-minutes"
