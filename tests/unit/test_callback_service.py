@@ -201,3 +201,13 @@ async def test_start_recovers_a_callback_that_was_being_dialled_and_requeues_que
     assert env.store.rows[dialling].last_reason == "interrupted by a restart"
     assert env.store.rows[queued].state == "queued"
     assert set(env.routing.waiting) == {row.task_id, env.store.rows[queued].task_id}
+
+
+async def test_an_offer_another_process_already_serves_is_left_alone() -> None:
+    env = Env(Answer(talk_s=60), Answer(keys="1", talk_s=0.05))
+    cb_id = await env.from_call()
+    row = env.store.rows[cb_id]
+    await env.store.update(cb_id, {"state": "dialling"})  # claimed elsewhere
+    await env.service.serve_offer(row.task_id, AGENT)
+    assert env.telephony.dialled == []
+    assert env.store.rows[cb_id].state == "dialling"

@@ -52,6 +52,12 @@ class CallbackStore(Protocol):
 
     async def update(self, callback_id: str, values: Mapping[str, Any]) -> CallbackRow: ...
 
+    async def claim(
+        self, callback_id: str, from_state: str, values: Mapping[str, Any]
+    ) -> CallbackRow | None:
+        """Change it only if still in ``from_state``; None when another process won."""
+        ...
+
     async def get(self, callback_id: str) -> CallbackRow | None: ...
 
     async def get_by_task(self, task_id: str) -> CallbackRow | None:

@@ -391,7 +391,12 @@ class CallbackService:
             log.warning("task %s offered to %s is no queued callback; ignored", task_id, agent_id)
             return
         data = dict(row.data) | {"agent_id": agent_id}
-        row = await self._store.update(row.id, {"state": CallbackState.DIALLING, "data": data})
+        claimed = await self._store.claim(
+            row.id, CallbackState.QUEUED, {"state": CallbackState.DIALLING, "data": data}
+        )
+        if claimed is None:  # another controller process serves this offer
+            return
+        row = claimed
         await self._event(row, "callback.offered", agent_id=agent_id)
         phone = await self._agent_phone(agent_id)
         if phone is None:

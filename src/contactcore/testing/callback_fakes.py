@@ -54,6 +54,13 @@ class InMemoryCallbackStore:
         self.rows[callback_id] = row
         return row
 
+    async def claim(
+        self, callback_id: str, from_state: str, values: Mapping[str, Any]
+    ) -> CallbackRecord | None:
+        if self.rows[callback_id].state != from_state:
+            return None
+        return await self.update(callback_id, values)
+
     async def get(self, callback_id: str) -> CallbackRecord | None:
         return self.rows.get(callback_id)
 

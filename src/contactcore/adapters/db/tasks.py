@@ -181,6 +181,25 @@ class CallbackRepository(Repository):
             raise ValueError(f"callback fields cannot be updated: {sorted(unknown)}")
         return await self._change(callback_id, dict(values))
 
+    async def claim(
+        self, callback_id: str, from_state: str, values: Mapping[str, Any]
+    ) -> CallbackRecord | None:
+        """Change the callback only if it is still in ``from_state`` (one winner when
+        several processes race for it); None when another got there first."""
+        unknown = set(values) - self._UPDATABLE
+        if unknown:
+            raise ValueError(f"callback fields cannot be updated: {sorted(unknown)}")
+        async with self._tx() as conn:
+            row = (
+                await conn.execute(
+                    update(callbacks)
+                    .where(callbacks.c.id == callback_id, callbacks.c.state == from_state)
+                    .values(**values, updated_at=self._clock.now())
+                    .returning(*callbacks.c)
+                )
+            ).first()
+        return None if row is None else _callback(row)
+
     async def get_by_task(self, task_id: str) -> CallbackRecord | None:
         """The open callback whose routing task this is."""
         async with self._tx() as conn:
