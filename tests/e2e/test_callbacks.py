@@ -429,3 +429,31 @@ async def test_the_caller_can_type_another_number_which_is_validated(voice: Plat
         "callback-number-is",
         "callback-confirm",
     ], heard
+
+
+async def test_at_the_queues_maximum_wait_the_callback_is_offered_once_more(
+    voice: PlatformRun,
+) -> None:
+    # max_wait_action notify (the default): the engine tells the call, which offers
+    platform = await voice.start({"billing": {"max_wait_seconds": 5}})
+    script = caller_script(
+        platform.tmp / "caller-max-wait.xml",
+        [Keys(MENU_KEY_AT_MS, "1"), Keys(9000, "*"), Keys(KEEP_NUMBER_AT_MS, "1")],
+        hangs_up=False,
+        name="takes the offer at the maximum wait",
+    )
+    sb = platform.sandbox
+    result = await asyncio.to_thread(sb.run_sipp, script, caller=CALLER, timeout=120)
+    assert result.returncode == 0, result.errors()
+    made = await wait_callback(platform, "queued")
+    assert made.queue_id == "billing", "offered in the queue, not after overflowing"
+    (row,) = [r for r in await platform.interactions(timeout=5) if r.channel == "voice"]
+    assert row.outcome == "callback"
+    kinds = [e.type for e in row.events]
+    assert "queue.max_wait" not in kinds
+    assert kinds.index("callback.offered_at_max_wait") < kinds.index("callback.offer_taken")
+    entered = next(e for e in row.events if e.type == "queue.entered")
+    offered = next(e for e in row.events if e.type == "callback.offered_at_max_wait")
+    assert 4.5 <= offered.at - entered.at <= 8.0
+    (reached,) = await platform.acd_events("task.max_wait_reached", task_id=entered.task_id)
+    assert reached["queue_id"] == "billing"

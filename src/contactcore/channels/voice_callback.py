@@ -92,6 +92,17 @@ class CallbackOffers:
             if got.digits == self.offer_key:
                 requested.set()
 
+    async def last_offer(self, leg: Leg) -> bool:
+        """At the queue's maximum wait: the offer once more; True when the key is pressed."""
+        played = await leg.play([self._p("callback-offer-long-wait")], interrupt_keys=DTMF_KEYS)
+        key = played.interrupted_by
+        if key is None:
+            got = await leg.collect_digits(
+                max_digits=1, first_digit_timeout=self._choice_timeout_s, inter_digit_timeout=1.0
+            )
+            key = got.digits
+        return key == self.offer_key
+
     async def _choice(self, leg: Leg, media: list[str], keys: str) -> str:
         played = await leg.play(media, interrupt_keys=DTMF_KEYS)
         key = played.interrupted_by

@@ -268,6 +268,17 @@ class VoiceQueue:
                     await self._record(ctx, "queue.left", task_id=task_id, **event.payload)
                     return result(QueueOutcome.OVERFLOWED)
                 elif event.type == "task.max_wait_reached":
+                    # the queue's NOTIFY action: a last offer of a callback, then as before
+                    if self._callbacks is not None and self._callbacks.enabled(queue):
+                        await announcer.stop()
+                        if listener is not None:
+                            listener.cancel()
+                        await leg.stop_moh()
+                        await self._record(ctx, "callback.offered_at_max_wait", task_id=task_id)
+                        if await self._callbacks.last_offer(leg):
+                            taken = await self._take_callback(leg, ctx, task_id, queue, enqueued_at)
+                            if taken is True:
+                                return result(QueueOutcome.CALLBACK)
                     with contextlib.suppress(Conflict):
                         await self._routing.withdraw(task_id, "max-wait")
                     await self._record(ctx, "queue.max_wait", task_id=task_id, queue_id=queue)
