@@ -10,6 +10,7 @@ database (``interactions``).
 from __future__ import annotations
 
 import asyncio
+import math
 import struct
 import subprocess
 import time
@@ -53,6 +54,52 @@ class Keys:
 
     after_ms: int
     keys: str
+
+
+@dataclass(frozen=True)
+class Tone:
+    """Send ``seconds`` of a steady tone (PCMU RTP) ``after_ms`` after the previous step:
+    something a recording of the call must contain."""
+
+    after_ms: int
+    seconds: float = 3.0
+    hz: float = 440.0
+
+
+def ulaw(sample: int) -> int:
+    """G.711 mu-law of one 16-bit sample (the standard segment encoding)."""
+    sign = 0x80 if sample < 0 else 0
+    magnitude = min(abs(sample), 32635) + 0x84
+    exponent = 7
+    while exponent > 0 and not magnitude & (0x4000 >> (7 - exponent)):
+        exponent -= 1
+    mantissa = (magnitude >> (exponent + 3)) & 0x0F
+    return ~(sign | exponent << 4 | mantissa) & 0xFF
+
+
+def tone_pcap(path: Path, seconds: float, hz: float, first_seq: int = 20000) -> Path:
+    """A pcap of RTP packets (PCMU, 20 ms each) carrying a sine tone, for SIPp's
+    ``play_pcap_audio``; sequence numbers and timestamps start beyond any key press."""
+    frames = round(seconds * 50)
+    out = bytearray(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+    for n in range(frames):
+        payload = bytes(
+            ulaw(round(8000 * math.sin(2 * math.pi * hz * (n * 160 + i) / 8000)))
+            for i in range(160)
+        )
+        rtp = struct.pack("!BBHII", 0x80, 0, (first_seq + n) & 0xFFFF, 4_000_000 + n * 160, 0x5EED)
+        udp = struct.pack("!HHHH", 6000, 6000, 8 + len(rtp) + len(payload), 0)
+        total = 20 + len(udp) + len(rtp) + len(payload)
+        ip = struct.pack(
+            "!BBHHHBBH4s4s", 0x45, 0, total, n & 0xFFFF, 0, 64, 17, 0,
+            bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1]),
+        )  # fmt: skip
+        frame = b"\0" * 12 + b"\x08\x00" + ip + udp + rtp + payload
+        usec = n * 20_000
+        out += struct.pack("<IIII", 1 + usec // 1_000_000, usec % 1_000_000, len(frame), len(frame))
+        out += frame
+    path.write_bytes(bytes(out))
+    return path
 
 
 _CALLER_HEAD = """<?xml version="1.0" encoding="UTF-8"?>
@@ -171,7 +218,7 @@ def numbered_dtmf_pcap(key: str, press: int, out_dir: Path) -> Path:
 
 
 def caller_script(
-    path: Path, steps: Sequence[Keys], *, hangs_up: bool = True, name: str = "keys"
+    path: Path, steps: Sequence[Keys | Tone], *, hangs_up: bool = True, name: str = "keys"
 ) -> Path:
     """Write a SIPp caller that presses keys on a schedule, then hangs up or waits.
 
@@ -184,6 +231,11 @@ def caller_script(
     press = 0
     for step in steps:
         gap = step.after_ms
+        if isinstance(step, Tone):
+            pcap = tone_pcap(path.parent / f"tone{press:02d}.pcap", step.seconds, step.hz)
+            body.append(f'  <pause milliseconds="{gap}"/>\n')
+            body.append(f'  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>\n')
+            continue
         for key in step.keys:
             pcap = numbered_dtmf_pcap(key, press, path.parent)
             press += 1
