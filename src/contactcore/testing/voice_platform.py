@@ -357,6 +357,24 @@ class VoicePlatform:
         finally:
             await db.close()
 
+    async def api(self, username: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        """Call the controller's JSON API as ``username`` (demo password): (status, JSON).
+
+        Logs in with a session cookie, so the controller must run with
+        ``CONTACTCORE_WEB__COOKIE_SECURE=false`` (plain HTTP on loopback)."""
+        import aiohttp
+
+        base = self.controller.web_url
+        # unsafe: keep cookies from an IP address (the controller listens on 127.0.0.1)
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            login = {"username": username, "password": f"demo-{username}"}
+            async with http.post(f"{base}/api/v1/auth/login", json=login) as resp:
+                assert resp.status == 200, await resp.text()
+                csrf = (await resp.json())["csrf_token"]
+            headers = {"X-CSRF-Token": csrf}
+            async with http.request(method, base + path, json=body, headers=headers) as resp:
+                return resp.status, await resp.json()
+
     async def agent_doc(self, agent_id: str) -> dict[str, Any]:
         """The engine's raw view of one agent (presence ``pr``, reason ``rs``, ...)."""
         state = await self.routing.store.read_state()
@@ -372,6 +390,21 @@ class VoicePlatform:
                 return waiting
             if time.monotonic() > deadline:
                 raise AssertionError(f"{queue}: {len(waiting)} waiting, not {count}, in {timeout}s")
+            await asyncio.sleep(0.1)
+
+    async def wait_call_in_hand(self, agent_id: str, timeout: float = 30.0) -> str:
+        """Wait until ``agent_id`` holds an answered voice task; returns its id."""
+        deadline = time.monotonic() + timeout
+        while True:
+            held = [
+                t.task_id
+                for t in await self.routing.work_in_hand(agent_id)
+                if t.channel == "voice" and t.state == "assigned"
+            ]
+            if held:
+                return held[0]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"agent {agent_id} holds no call after {timeout}s")
             await asyncio.sleep(0.1)
 
     async def waiting_tasks(self) -> dict[str, list[str]]:

@@ -1,0 +1,157 @@
+"""Blind transfer by the agent to another queue, through real Asterisk.
+
+A known customer verifies with her PIN and waits in general; agent A (general, no
+billing) answers and transfers her through the API to billing. A's phone is hung up
+and A wraps up the old task; the caller hears billing's music as a new task and agent
+B's phone rings showing her name and "verified": nobody asked her again. The
+interaction keeps one timeline with the transfer on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from contactcore.sandbox.sipp import free_udp_port
+from contactcore.testing.ari_observer import AriObserver
+from contactcore.testing.controller import REPO
+from contactcore.testing.voice_platform import Keys, PlatformRun, VoicePlatform, caller_script
+
+pytestmark = pytest.mark.e2e
+
+CUSTOMER_NUMBER = "2025550103"  # Beth Jones, identified by her number; PIN 1357
+
+
+def flows_where_verified_callers_wait_in_general(tmp: Path) -> Path:
+    """The demo flows, except that verified account questions go to general."""
+    flows = tmp / "dialplans"
+    shutil.copytree(REPO / "dialplans", flows)
+    main = flows / "main.yaml"
+    text = main.read_text()
+    old = "    attributes: {topic: account}\n    skills: {billing: 1}\n    next: queue-billing\n"
+    assert old in text, "the demo flow changed: adjust this test"
+    main.write_text(
+        text.replace(old, "    attributes: {topic: account}\n    next: queue-general\n")
+    )
+    return flows
+
+
+async def finished(phone: subprocess.Popen[str], timeout: float = 40.0) -> str:
+    out, _ = await asyncio.to_thread(phone.communicate, timeout=timeout)
+    assert phone.returncode == 0, out[-2000:]
+    return out
+
+
+async def start(voice: PlatformRun, tmp: Path) -> VoicePlatform:
+    return await voice.start(
+        env={
+            "CONTACTCORE_CONTROLLER__DIALPLANS_DIR": str(
+                flows_where_verified_callers_wait_in_general(tmp)
+            ),
+            "CONTACTCORE_WEB__COOKIE_SECURE": "false",
+        }
+    )
+
+
+async def test_agent_transfers_a_verified_caller_to_billing_keeping_her_context(
+    voice: PlatformRun, tmp_path: Path
+) -> None:
+    platform = await start(voice, tmp_path)
+    sb = platform.sandbox
+    port_a, port_b = free_udp_port(), free_udp_port()
+    await asyncio.to_thread(platform.phone_logs_on, "agent1002", port_a)
+    await asyncio.to_thread(platform.phone_logs_on, "agent1001", port_b)
+    phone_a = platform.phone(port_a, timeout_s=80)  # talks until hung up
+    phone_b = platform.phone(port_b, "agent_auto_answer.xml", talk_ms=3000, timeout_s=80)
+    agent_a = await platform.agent_available("agent1002")  # english 7, no billing
+
+    script = caller_script(
+        platform.tmp / "caller.xml",
+        [Keys(4000, "3"), Keys(1000, "1357#")],  # account questions; her PIN
+        hangs_up=False,  # stays until agent B ends the call
+        name="verified caller",
+    )
+    try:
+        async with AriObserver(sb.ari_url, sb.ari_username, sb.ari_password) as observer:
+            caller = asyncio.ensure_future(
+                asyncio.to_thread(sb.run_sipp, script, caller=CUSTOMER_NUMBER, timeout=70)
+            )
+            old_task = await platform.wait_call_in_hand(agent_a.id, timeout=40)
+            agent_b = await platform.agent_available("agent1001")  # billing 9
+            await asyncio.sleep(1.0)  # A and the caller talk a little
+            status, body = await platform.api(
+                "agent1002", "POST", f"/api/v1/agents/{agent_a.id}/transfer", {"queue": "billing"}
+            )
+            assert status == 202, body
+            assert (body["task_id"], body["from_queue"], body["queue"]) == (
+                old_task,
+                "general",
+                "billing",
+            )
+            await finished(phone_a)  # A's phone was hung up by the transfer
+            new_task = await platform.wait_call_in_hand(agent_b.id, timeout=30)
+            result = await caller
+            assert result.returncode == 0, result.errors()
+            await finished(phone_b)
+
+    finally:
+        for phone in (phone_a, phone_b):  # a failed run must not leave phones behind
+            if phone.poll() is None:
+                phone.kill()
+                phone.wait(5)
+
+    assert new_task != old_task
+    # B's phone showed who it is and that she was verified
+    bridged = {e["channel"]["name"]: e["channel"] for e in observer.of_type("ChannelEnteredBridge")}
+    (leg_b,) = [c for name, c in bridged.items() if name.startswith("PJSIP/agent1001-")]
+    shown = leg_b["caller"]["name"] + leg_b["connected"]["name"]
+    assert "Beth Jones" in shown
+    assert "(verified)" in shown, shown
+    assert any(name.startswith("PJSIP/agent1002-") for name in bridged)
+    # asked for her PIN once, never again; music in billing while she waited
+    played = [e["playback"]["media_uri"] for e in observer.of_type("PlaybackStarted")]
+    assert played.count("sound:contactcore/account-pin") == 1
+
+    (row,) = await platform.interactions()
+    assert row.outcome == "answered"
+    kinds = [e.type for e in row.events]
+    idv = [e.payload for e in row.events if e.type == "ivr.idv" and e.payload["step"] == "verify"]
+    assert [p["outcome"] for p in idv] == ["verified"]
+    entered = [e for e in row.events if e.type == "queue.entered"]
+    assert [(e.queue_id, e.task_id) for e in entered] == [
+        ("general", old_task),
+        ("billing", new_task),
+    ]
+    assert entered[1].payload["transferred_from"] == "general"
+    (asked,) = [e for e in row.events if e.type == "call.transfer_requested"]
+    assert (asked.task_id, asked.agent_id, asked.payload["queue"]) == (
+        old_task,
+        agent_a.id,
+        "billing",
+    )
+    (moved,) = [e for e in row.events if e.type == "call.transferred"]
+    assert (moved.task_id, moved.agent_id, moved.queue_id) == (old_task, agent_a.id, "general")
+    assert moved.payload["to_queue"] == "billing"
+    assert moved.payload["outcome"] == "transferred"
+    talks = [(e.agent_id, e.payload["by"]) for e in row.events if e.type == "call.talk_ended"]
+    assert talks == [(agent_a.id, "transfer"), (agent_b.id, "agent")]
+    answered = [e.agent_id for e in row.events if e.type == "agent.answered"]
+    assert answered == [agent_a.id, agent_b.id]
+    b_answered = next(
+        i
+        for i, e in enumerate(row.events)
+        if e.type == "agent.answered" and e.agent_id == agent_b.id
+    )
+    assert kinds.index("call.transferred") < b_answered
+
+    # A wrapped up the old task (completed in general); B got the new one in billing
+    (done,) = await platform.acd_events("task.completed", task_id=old_task)
+    assert (done["agent_id"], done["queue_id"]) == (agent_a.id, "general")
+    (wrap,) = await platform.acd_events("agent.wrapup_started", task_id=old_task)
+    assert wrap["agent_id"] == agent_a.id
+    (offer,) = await platform.acd_events("task.offered", task_id=new_task)
+    assert (offer["agent_id"], offer["queue_id"]) == (agent_b.id, "billing")
