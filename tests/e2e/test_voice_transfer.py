@@ -1,7 +1,9 @@
 """Blind transfer by the agent to another queue, through real Asterisk.
 
 A known customer verifies with her PIN and waits in general; agent A (general, no
-billing) answers and transfers her through the API to billing. A's phone is hung up
+billing) answers and transfers her through the API to billing. The request goes to a
+second controller process (same Redis and database, another ARI application) that does
+not carry the call: it reaches the call's owner over the event stream. A's phone is hung up
 and A wraps up the old task; the caller hears billing's music as a new task and agent
 B's phone rings showing her name and "verified": nobody asked her again. The
 interaction keeps one timeline with the transfer on it.
@@ -12,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from contactcore.sandbox.sipp import free_udp_port
 from contactcore.testing.ari_observer import AriObserver
-from contactcore.testing.controller import REPO
+from contactcore.testing.controller import REPO, Controller, start_controller
 from contactcore.testing.voice_platform import Keys, PlatformRun, VoicePlatform, caller_script
 
 pytestmark = pytest.mark.e2e
@@ -57,10 +60,30 @@ async def start(voice: PlatformRun, tmp: Path) -> VoicePlatform:
     )
 
 
+def second_controller(platform: VoicePlatform, tmp: Path, web_port: int) -> Controller:
+    """Another controller on the same Redis and database that carries no calls (its own
+    ARI application, which no dialplan enters)."""
+    tmp.mkdir()
+    own = ("CONTACTCORE_CONFIG", "CONTACTCORE_WEB__PORT", "CONTACTCORE_LOG__DIR")
+    env = {
+        k: v
+        for k, v in platform.controller.env.items()
+        if k.startswith("CONTACTCORE_") and k not in own
+    }
+    env |= {
+        "DATABASE_URL": platform.controller.database_url,
+        "CONTACTCORE_ARI__APP": "contactcore-web",
+    }
+    return start_controller(tmp, env, web_port)
+
+
 async def test_agent_transfers_a_verified_caller_to_billing_keeping_her_context(
-    voice: PlatformRun, tmp_path: Path
+    voice: PlatformRun, tmp_path: Path, unused_tcp_port_factory: Callable[[], int]
 ) -> None:
     platform = await start(voice, tmp_path)
+    web = await asyncio.to_thread(
+        second_controller, platform, tmp_path / "web", unused_tcp_port_factory()
+    )
     sb = platform.sandbox
     port_a, port_b = free_udp_port(), free_udp_port()
     await asyncio.to_thread(platform.phone_logs_on, "agent1002", port_a)
@@ -84,7 +107,11 @@ async def test_agent_transfers_a_verified_caller_to_billing_keeping_her_context(
             agent_b = await platform.agent_available("agent1001")  # billing 9
             await asyncio.sleep(1.0)  # A and the caller talk a little
             status, body = await platform.api(
-                "agent1002", "POST", f"/api/v1/agents/{agent_a.id}/transfer", {"queue": "billing"}
+                "agent1002",
+                "POST",
+                f"/api/v1/agents/{agent_a.id}/transfer",
+                {"queue": "billing"},
+                web_url=web.web_url,  # not the process that carries the call
             )
             assert status == 202, body
             assert (body["task_id"], body["from_queue"], body["queue"]) == (
@@ -99,6 +126,7 @@ async def test_agent_transfers_a_verified_caller_to_billing_keeping_her_context(
             await finished(phone_b)
 
     finally:
+        await asyncio.to_thread(web.stop)
         for phone in (phone_a, phone_b):  # a failed run must not leave phones behind
             if phone.poll() is None:
                 phone.kill()
@@ -155,3 +183,7 @@ async def test_agent_transfers_a_verified_caller_to_billing_keeping_her_context(
     assert wrap["agent_id"] == agent_a.id
     (offer,) = await platform.acd_events("task.offered", task_id=new_task)
     assert (offer["agent_id"], offer["queue_id"]) == (agent_b.id, "billing")
+    # asked in one process, carried out by the one that carries the call
+    assert f"transfer of task {old_task} " in web.log_text()
+    assert "transfers general to billing" in platform.controller.log_text()
+    assert "transfers general to billing" not in web.log_text()

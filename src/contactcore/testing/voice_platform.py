@@ -357,14 +357,17 @@ class VoicePlatform:
         finally:
             await db.close()
 
-    async def api(self, username: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        """Call the controller's JSON API as ``username`` (demo password): (status, JSON).
+    async def api(
+        self, username: str, method: str, path: str, body: Any = None, *, web_url: str = ""
+    ) -> tuple[int, Any]:
+        """Call the controller's JSON API (or the one at ``web_url``) as ``username`` (demo
+        password): (status, JSON).
 
         Logs in with a session cookie, so the controller must run with
         ``CONTACTCORE_WEB__COOKIE_SECURE=false`` (plain HTTP on loopback)."""
         import aiohttp
 
-        base = self.controller.web_url
+        base = web_url or self.controller.web_url
         # unsafe: keep cookies from an IP address (the controller listens on 127.0.0.1)
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
             login = {"username": username, "password": f"demo-{username}"}
