@@ -41,7 +41,7 @@ from contactcore.core.telephony import (
     Verification,
 )
 from contactcore.core.voice import Leg, RecordingFailed, Telephony
-from contactcore.errors import Conflict
+from contactcore.errors import Conflict, InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -504,7 +504,7 @@ class VoiceQueue:
         enqueued_at = self._clock.now()
         try:
             await self._routing.enqueue(spec)
-        except Conflict as exc:
+        except (Conflict, NotFound, InvalidInput) as exc:  # closed, unknown, no voice
             self._signals.unwatch(spec.id)
             log.warning("call %s: transfer to %s refused: %s", ctx.interaction_id, target, exc)
             await self._record(
