@@ -187,3 +187,71 @@ async def test_agent_transfers_a_verified_caller_to_billing_keeping_her_context(
     assert f"transfer of task {old_task} " in web.log_text()
     assert "transfers general to billing" in platform.controller.log_text()
     assert "transfers general to billing" not in web.log_text()
+
+
+async def test_agent_transfers_by_sip_refer_from_the_phone(
+    voice: PlatformRun, tmp_path: Path
+) -> None:
+    """The agent's phone sends a blind REFER to the extension ``billing``: Asterisk reports
+    it (ChannelTransfer, PJSIP transfer handling ari-only on agent legs) and the call's
+    owner transfers exactly as for the API; the phone gets NOTIFY 200 OK, then BYE."""
+    platform = await start(voice, tmp_path)
+    sb = platform.sandbox
+    port_a, port_b = free_udp_port(), free_udp_port()
+    await asyncio.to_thread(platform.phone_logs_on, "agent1002", port_a)
+    await asyncio.to_thread(platform.phone_logs_on, "agent1001", port_b)
+    phone_a = platform.phone(
+        port_a, "agent_refer.xml", talk_ms=2000, timeout_s=80,
+        extra_args=["-key", "refer_to", "billing"],
+    )  # fmt: skip
+    phone_b = platform.phone(port_b, "agent_auto_answer.xml", talk_ms=3000, timeout_s=80)
+    agent_a = await platform.agent_available("agent1002")
+    script = caller_script(
+        platform.tmp / "caller.xml",
+        [Keys(4000, "3"), Keys(1000, "1357#")],
+        hangs_up=False,
+        name="verified caller",
+    )
+    try:
+        async with AriObserver(sb.ari_url, sb.ari_username, sb.ari_password) as observer:
+            caller = asyncio.ensure_future(
+                asyncio.to_thread(sb.run_sipp, script, caller=CUSTOMER_NUMBER, timeout=70)
+            )
+            old_task = await platform.wait_call_in_hand(agent_a.id, timeout=40)
+            agent_b = await platform.agent_available("agent1001")
+            await finished(phone_a)  # REFER, NOTIFY 100 and 200 (checked), BYE
+            new_task = await platform.wait_call_in_hand(agent_b.id, timeout=30)
+            result = await caller
+            assert result.returncode == 0, result.errors()
+            await finished(phone_b)
+    finally:
+        for phone in (phone_a, phone_b):
+            if phone.poll() is None:
+                phone.kill()
+                phone.wait(5)
+
+    # the phone's REFER, then the outcome the controller reported (sent to the phone as
+    # NOTIFY, and echoed as an event with a state)
+    refers = observer.of_type("ChannelTransfer")
+    assert [r.get("state") for r in refers] == [None, "channel_answered"], refers
+    refer = refers[0]
+    assert refer["refer_to"]["requested_destination"]["destination"] == "billing"
+    assert refer["referred_by"]["source_channel"]["name"].startswith("PJSIP/agent1002-")
+    bridged = {e["channel"]["name"]: e["channel"] for e in observer.of_type("ChannelEnteredBridge")}
+    (leg_b,) = [c for name, c in bridged.items() if name.startswith("PJSIP/agent1001-")]
+    assert "Beth Jones (verified)" in leg_b["caller"]["name"] + leg_b["connected"]["name"]
+
+    (row,) = await platform.interactions()
+    assert row.outcome == "answered"
+    (asked,) = [e for e in row.events if e.type == "call.transfer_requested"]
+    assert (asked.task_id, asked.payload["queue"], asked.payload["via"]) == (
+        old_task,
+        "billing",
+        "refer",
+    )
+    (moved,) = [e for e in row.events if e.type == "call.transferred"]
+    assert (moved.task_id, moved.payload["new_task_id"]) == (old_task, new_task)
+    talks = [(e.agent_id, e.payload["by"]) for e in row.events if e.type == "call.talk_ended"]
+    assert talks == [(agent_a.id, "transfer"), (agent_b.id, "agent")]
+    (wrap,) = await platform.acd_events("agent.wrapup_started", task_id=old_task)
+    assert wrap["agent_id"] == agent_a.id

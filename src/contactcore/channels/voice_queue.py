@@ -428,21 +428,38 @@ class VoiceQueue:
                 asyncio.ensure_future(leg.wait_hangup()),
                 asyncio.ensure_future(agent_leg.wait_hangup()),
             ]
+            # a transfer comes from the API (an event for the task, from any process) or
+            # from the agent's phone (SIP REFER on the agent's leg)
             command: asyncio.Future[Any] = asyncio.ensure_future(events.get())
+            refer: asyncio.Future[Any] = asyncio.ensure_future(agent_leg.wait_transfer())
             try:
                 while then is None:
-                    await asyncio.wait([*ends, command], return_when=asyncio.FIRST_COMPLETED)
+                    await asyncio.wait([*ends, command, refer], return_when=asyncio.FIRST_COMPLETED)
                     if any(end.done() for end in ends):
                         break
-                    event: DomainEvent = command.result()
-                    command = asyncio.ensure_future(events.get())
-                    if event.type == TRANSFER_REQUESTED:
-                        target = str(event.payload.get("queue") or "")
+                    if refer.done():
+                        target = str(refer.result())
+                        refer = asyncio.ensure_future(agent_leg.wait_transfer())
+                        await self._record(
+                            ctx, "call.transfer_requested", task_id=task_id, agent_id=agent_id,
+                            queue_id=queue, queue=target, via="refer",
+                        )  # fmt: skip
                         then = await self._transfer(ctx, request, task_id, agent_id, queue, target)
-                        if then is not None:
-                            moves.append(then)
+                        # the phone hears how it went (NOTIFY) before its leg is hung up
+                        await agent_leg.transfer_progress(then is not None)
+                    if command.done():
+                        event: DomainEvent = command.result()
+                        command = asyncio.ensure_future(events.get())
+                        if event.type == TRANSFER_REQUESTED and then is None:
+                            target = str(event.payload.get("queue") or "")
+                            then = await self._transfer(
+                                ctx, request, task_id, agent_id, queue, target
+                            )
+                    if then is not None:
+                        moves.append(then)
             finally:
                 command.cancel()
+                refer.cancel()
                 for end in ends:
                     end.cancel()
         except CallerHungUp:
@@ -497,6 +514,12 @@ class VoiceQueue:
         log.info(
             "call %s: agent %s transfers %s to %s", ctx.interaction_id, agent_id, queue, target
         )
+        if not target:
+            await self._record(
+                ctx, "call.transfer_failed", task_id=task_id, agent_id=agent_id, queue_id=queue,
+                to_queue=target, reason="only blind transfers to a queue are supported",
+            )  # fmt: skip
+            return None
         spec = self._task(
             request, target, {}, transferred_from=queue, previous_task=task_id, by_agent=agent_id
         )

@@ -42,6 +42,16 @@ class Leg(CallSession, Protocol):
         """Return when the leg hangs up (for racing with other waits)."""
         ...
 
+    async def wait_transfer(self) -> str:
+        """Return the destination of the next transfer this leg's phone asks for (SIP
+        REFER; the Refer-To user part, "" for an attended transfer). Never returns for a
+        leg that asks none."""
+        ...
+
+    async def transfer_progress(self, accepted: bool) -> None:
+        """Tell the phone how its transfer request ended (accepted: it may hang up)."""
+        ...
+
 
 CallHandler = Callable[[Leg], Awaitable[None]]
 

@@ -285,13 +285,15 @@ class VoicePlatform:
         calls: int = 1,
         talk_ms: int | None = None,
         timeout_s: float = 90.0,
+        extra_args: Sequence[str] = (),
     ) -> subprocess.Popen[str]:
         """An agent's phone on ``port`` taking ``calls`` calls with ``scenario``.
 
         ``agent_answer.xml`` answers and talks until hung up; ``agent_auto_answer.xml``
         answers, talks ``talk_ms`` and hangs up; ``agent_no_answer.xml`` rings until
-        cancelled. Several agents may register from the same port: one phone then
-        takes the calls of all of them.
+        cancelled; ``agent_refer.xml`` answers, talks ``talk_ms`` and blind-transfers by
+        SIP REFER to ``extra_args=["-key", "refer_to", "<queue>"]``. Several agents may
+        register from the same port: one phone then takes the calls of all of them.
         """
         argv = [
             "sipp", "-sf", str(SIPP_DIR / scenario),
@@ -302,7 +304,7 @@ class VoicePlatform:
         ]  # fmt: skip
         if talk_ms is not None:
             argv += ["-d", str(talk_ms)]
-        argv.append(self.sandbox.sip_target)
+        argv += [*extra_args, self.sandbox.sip_target]
         return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     async def interactions(self, count: int = 1, timeout: float = 15.0) -> list[InteractionRecord]:

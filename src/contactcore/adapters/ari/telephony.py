@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 # forever; prompts are far shorter than this.
 MAX_PLAYBACK_SECONDS = 600.0
 
+TRANSFER_HANDLING = "PJSIP_TRANSFER_HANDLING()"
 RECORDING_FORMAT = "wav"
 RECORDING_EVENTS = frozenset({"RecordingStarted", "RecordingFinished", "RecordingFailed"})
 
@@ -48,6 +49,7 @@ class AriLeg:
         self._playbacks: dict[str, asyncio.Future[None]] = {}
         self._gone = asyncio.Event()
         self._entered = asyncio.Event()  # StasisStart seen (for originated legs)
+        self._transfers: asyncio.Queue[str] = asyncio.Queue()  # blind REFER destinations
         self.hangup_cause: int | None = None
 
     # -- identity ---------------------------------------------------------
@@ -86,6 +88,13 @@ class AriLeg:
             if event.channel is not None:
                 self._channel = event.channel
             self._entered.set()
+        elif kind == "ChannelTransfer":
+            if event.raw.get("state"):  # our own transfer_progress, reported back
+                return
+            destination = event.transfer_destination
+            log.info("leg %s: phone asks to transfer to %r", self.id, destination)
+            # "" for an attended transfer (no destination): the owner declines it
+            self._transfers.put_nowait(destination or "")
         elif kind in HANGUP_EVENTS:
             if event.cause is not None:
                 self.hangup_cause = event.cause
@@ -233,6 +242,18 @@ class AriLeg:
 
     async def wait_hangup(self) -> None:
         await self._gone.wait()
+
+    async def wait_transfer(self) -> str:
+        return await self._transfers.get()
+
+    async def transfer_progress(self, accepted: bool) -> None:
+        state = "channel_answered" if accepted else "channel_declined"
+        try:
+            await self._t.client.request(
+                "POST", f"/channels/{self.id}/transfer_progress", {"states": state}
+            )
+        except AriError as exc:  # the phone may have hung up already
+            log.info("leg %s: transfer progress %s not sent: %s", self.id, state, exc)
 
 
 class AriTelephony:
@@ -386,6 +407,10 @@ class AriTelephony:
             "callerId": caller_id,
             "timeout": max(1, int(timeout)),
         }
+        if endpoint.upper().startswith("PJSIP/"):
+            # A phone's REFER becomes a ChannelTransfer event for its owner; Asterisk's own
+            # handling would take the caller out of the application.
+            variables = {TRANSFER_HANDLING: "ari-only", **(variables or {})}
         try:
             body = {"variables": variables} if variables else None
             try:
