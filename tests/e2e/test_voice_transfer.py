@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from contactcore.sandbox.sipp import free_udp_port
+from contactcore.sandbox.sipp import SippResult, free_udp_port
 from contactcore.testing.ari_observer import AriObserver
 from contactcore.testing.controller import REPO, Controller, start_controller
 from contactcore.testing.voice_platform import Keys, PlatformRun, VoicePlatform, caller_script
@@ -47,6 +47,28 @@ async def finished(phone: subprocess.Popen[str], timeout: float = 40.0) -> str:
     out, _ = await asyncio.to_thread(phone.communicate, timeout=timeout)
     assert phone.returncode == 0, out[-2000:]
     return out
+
+
+def verified_caller(platform: VoicePlatform) -> asyncio.Future[SippResult]:
+    """Beth Jones calls, chooses account questions, types her PIN and waits in general
+    until the far end hangs up."""
+    script = caller_script(
+        platform.tmp / "caller.xml",
+        [Keys(4000, "3"), Keys(1000, "1357#")],
+        hangs_up=False,
+        name="verified caller",
+    )
+    return asyncio.ensure_future(
+        asyncio.to_thread(platform.sandbox.run_sipp, script, caller=CUSTOMER_NUMBER, timeout=70)
+    )
+
+
+def hang_up_phones(*phones: subprocess.Popen[str]) -> None:
+    """A failed run must not leave phones behind."""
+    for phone in phones:
+        if phone.poll() is None:
+            phone.kill()
+            phone.wait(5)
 
 
 async def start(voice: PlatformRun, tmp: Path) -> VoicePlatform:
@@ -92,17 +114,9 @@ async def test_agent_transfers_a_verified_caller_to_billing_keeping_her_context(
     phone_b = platform.phone(port_b, "agent_auto_answer.xml", talk_ms=3000, timeout_s=80)
     agent_a = await platform.agent_available("agent1002")  # english 7, no billing
 
-    script = caller_script(
-        platform.tmp / "caller.xml",
-        [Keys(4000, "3"), Keys(1000, "1357#")],  # account questions; her PIN
-        hangs_up=False,  # stays until agent B ends the call
-        name="verified caller",
-    )
     try:
         async with AriObserver(sb.ari_url, sb.ari_username, sb.ari_password) as observer:
-            caller = asyncio.ensure_future(
-                asyncio.to_thread(sb.run_sipp, script, caller=CUSTOMER_NUMBER, timeout=70)
-            )
+            caller = verified_caller(platform)
             old_task = await platform.wait_call_in_hand(agent_a.id, timeout=40)
             agent_b = await platform.agent_available("agent1001")  # billing 9
             await asyncio.sleep(1.0)  # A and the caller talk a little
@@ -127,10 +141,7 @@ async def test_agent_transfers_a_verified_caller_to_billing_keeping_her_context(
 
     finally:
         await asyncio.to_thread(web.stop)
-        for phone in (phone_a, phone_b):  # a failed run must not leave phones behind
-            if phone.poll() is None:
-                phone.kill()
-                phone.wait(5)
+        hang_up_phones(phone_a, phone_b)
 
     assert new_task != old_task
     # B's phone showed who it is and that she was verified
@@ -206,17 +217,9 @@ async def test_agent_transfers_by_sip_refer_from_the_phone(
     )  # fmt: skip
     phone_b = platform.phone(port_b, "agent_auto_answer.xml", talk_ms=3000, timeout_s=80)
     agent_a = await platform.agent_available("agent1002")
-    script = caller_script(
-        platform.tmp / "caller.xml",
-        [Keys(4000, "3"), Keys(1000, "1357#")],
-        hangs_up=False,
-        name="verified caller",
-    )
     try:
         async with AriObserver(sb.ari_url, sb.ari_username, sb.ari_password) as observer:
-            caller = asyncio.ensure_future(
-                asyncio.to_thread(sb.run_sipp, script, caller=CUSTOMER_NUMBER, timeout=70)
-            )
+            caller = verified_caller(platform)
             old_task = await platform.wait_call_in_hand(agent_a.id, timeout=40)
             agent_b = await platform.agent_available("agent1001")
             await finished(phone_a)  # REFER, NOTIFY 100 and 200 (checked), BYE
@@ -225,10 +228,7 @@ async def test_agent_transfers_by_sip_refer_from_the_phone(
             assert result.returncode == 0, result.errors()
             await finished(phone_b)
     finally:
-        for phone in (phone_a, phone_b):
-            if phone.poll() is None:
-                phone.kill()
-                phone.wait(5)
+        hang_up_phones(phone_a, phone_b)
 
     # the phone's REFER, then the outcome the controller reported (sent to the phone as
     # NOTIFY, and echoed as an event with a state)
