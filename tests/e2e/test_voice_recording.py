@@ -78,8 +78,9 @@ async def test_a_recorded_queue_records_the_conversation_and_names_the_file(
     assert row.recording.startswith(row.id), "the file name says which interaction it is"
     (started,) = [e for e in row.events if e.type == "call.recording_started"]
     (finished,) = [e for e in row.events if e.type == "call.recording_finished"]
-    assert started.payload["recording"] == row.recording
+    assert started.payload["recording"] == finished.payload["recording"] == row.recording
     assert finished.payload["complete"] is True
+    assert finished.payload["duration"] >= 3, "Asterisk's own count of the seconds recorded"
     bridged = next(e for e in row.events if e.type == "call.bridged")
     assert bridged.at <= started.at
 

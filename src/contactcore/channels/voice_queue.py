@@ -416,7 +416,7 @@ class VoiceQueue:
         the caller (the next queue's stay is then appended to ``moves``)."""
         started = self._clock.now()
         bridge_id: str | None = None
-        recording: str | None = None
+        recording: tuple[str, str] | None = None  # (name, file)
         then: _Segment | None = None
         try:
             await leg.stop_moh()
@@ -539,7 +539,8 @@ class VoiceQueue:
 
     async def _start_recording(
         self, ctx: CallContext, bridge_id: str, task_id: str, agent_id: str
-    ) -> str | None:
+    ) -> tuple[str, str] | None:
+        """Record the bridge; returns (recording name, file name), None if refused."""
         name = f"{ctx.interaction_id}-{task_id}"
         try:
             file = await self._telephony.record_bridge(bridge_id, name)
@@ -557,18 +558,19 @@ class VoiceQueue:
                 await self._on_recording(ctx.interaction_id, file)
             except Exception:
                 log.exception("call %s: could not store recording %s", ctx.interaction_id, file)
-        return name
+        return name, file
 
     async def _finish_recording(
-        self, ctx: CallContext, name: str, task_id: str, agent_id: str
+        self, ctx: CallContext, recording: tuple[str, str], task_id: str, agent_id: str
     ) -> None:
+        name, file = recording
         duration = await self._telephony.stop_recording(name, RECORDING_STOP_TIMEOUT_S)
         await self._record(
             ctx,
             "call.recording_finished",
             task_id=task_id,
             agent_id=agent_id,
-            recording=name,
+            recording=file,
             duration=duration,
             complete=duration is not None,
         )
