@@ -49,18 +49,24 @@ async def finished(phone: subprocess.Popen[str], timeout: float = 40.0) -> str:
     return out
 
 
-def verified_caller(platform: VoicePlatform) -> asyncio.Future[SippResult]:
+def verified_caller(
+    platform: VoicePlatform, hang_up_after_ms: int | None = None
+) -> asyncio.Future[SippResult]:
     """Beth Jones calls, chooses account questions, types her PIN and waits in general
-    until the far end hangs up."""
+    until the far end hangs up (or hangs up herself ``hang_up_after_ms`` after the PIN)."""
     script = caller_script(
         platform.tmp / "caller.xml",
         [Keys(4000, "3"), Keys(1000, "1357#")],
-        hangs_up=False,
+        hangs_up=hang_up_after_ms is not None,
         name="verified caller",
     )
+    extra = ["-d", str(hang_up_after_ms)] if hang_up_after_ms is not None else []
     return asyncio.ensure_future(
-        asyncio.to_thread(platform.sandbox.run_sipp, script, caller=CUSTOMER_NUMBER, timeout=70)
-    )
+        asyncio.to_thread(
+            platform.sandbox.run_sipp, script, caller=CUSTOMER_NUMBER, timeout=70,
+            extra_args=extra,
+        )
+    )  # fmt: skip
 
 
 def hang_up_phones(*phones: subprocess.Popen[str]) -> None:
@@ -222,7 +228,7 @@ async def test_agent_transfers_by_sip_refer_from_the_phone(
             caller = verified_caller(platform)
             old_task = await platform.wait_call_in_hand(agent_a.id, timeout=40)
             agent_b = await platform.agent_available("agent1001")
-            await finished(phone_a)  # REFER, NOTIFY 100 and 200 (checked), BYE
+            await finished(phone_a)  # REFER, NOTIFY 100 and 200, BYE
             new_task = await platform.wait_call_in_hand(agent_b.id, timeout=30)
             result = await caller
             assert result.returncode == 0, result.errors()
@@ -255,3 +261,37 @@ async def test_agent_transfers_by_sip_refer_from_the_phone(
     assert talks == [(agent_a.id, "transfer"), (agent_b.id, "agent")]
     (wrap,) = await platform.acd_events("agent.wrapup_started", task_id=old_task)
     assert wrap["agent_id"] == agent_a.id
+
+
+async def test_a_refer_to_an_unknown_queue_is_declined_and_the_call_goes_on(
+    voice: PlatformRun, tmp_path: Path
+) -> None:
+    platform = await start(voice, tmp_path)
+    sb = platform.sandbox
+    port = free_udp_port()
+    await asyncio.to_thread(platform.phone_logs_on, "agent1002", port)
+    phone = platform.phone(
+        port, "agent_refer.xml", talk_ms=1000, timeout_s=80,
+        extra_args=["-key", "refer_to", "nowhere"],
+    )  # fmt: skip
+    agent = await platform.agent_available("agent1002")
+    try:
+        async with AriObserver(sb.ari_url, sb.ari_username, sb.ari_password) as observer:
+            caller = verified_caller(platform, hang_up_after_ms=12000)
+            task = await platform.wait_call_in_hand(agent.id, timeout=40)
+            result = await caller
+            assert result.returncode == 0, result.errors()
+            await finished(phone)  # declined, then BYE once the caller hung up
+    finally:
+        hang_up_phones(phone)
+
+    refers = observer.of_type("ChannelTransfer")
+    assert [r.get("state") for r in refers] == [None, "channel_declined"], refers
+    (row,) = await platform.interactions()
+    assert row.outcome == "answered"
+    (failed,) = [e for e in row.events if e.type == "call.transfer_failed"]
+    assert (failed.task_id, failed.payload["to_queue"]) == (task, "nowhere")
+    assert not [e for e in row.events if e.type == "call.transferred"]
+    (talk,) = [e for e in row.events if e.type == "call.talk_ended"]
+    assert (talk.agent_id, talk.payload["by"]) == (agent.id, "caller")
+    assert talk.at - failed.at >= 3, "the call stayed up after the refused transfer"
