@@ -37,10 +37,11 @@ from contactcore.adapters.db.routing_store import SqlHistorySink, SqlRoutingDura
 from contactcore.adapters.db.staff import SqlStaffDirectory
 from contactcore.adapters.db.wfm_store import SqlHistory, SqlIntervalStore
 from contactcore.adapters.redis.routing_store import RedisRoutingStore
-from contactcore.adapters.redis.stream import RedisStreamSource, RedisStreamTail
+from contactcore.adapters.redis.stream import RedisStreamBus, RedisStreamSource, RedisStreamTail
 from contactcore.channels.signals import TaskSignals
 from contactcore.channels.voice import CallFlow, CallJournal, VoiceChannel, line_test_flow
 from contactcore.channels.voice_queue import AgentLine, VoiceQueue
+from contactcore.channels.voice_transfer import VoiceTransfers
 from contactcore.core.clock import SystemClock
 from contactcore.core.events import DomainEvent
 from contactcore.core.voice import Leg
@@ -220,6 +221,9 @@ async def serve(settings: Settings, pid_file: Path | None = None) -> int:
             queue_settings,
             recorder.add_event,
             clock,
+            on_recording=lambda interaction_id, file: recorder.annotate(
+                interaction_id, recording=file
+            ),
         )
         identity = IdentityChecker(
             database.customers,
@@ -332,6 +336,8 @@ async def serve(settings: Settings, pid_file: Path | None = None) -> int:
             ),
             routing=routing,
             feed=RedisStreamTail(redis_client, prefix),
+            # the call may be carried by another controller: asked over the event stream
+            transfers=VoiceTransfers(routing, RedisStreamBus(redis_client, prefix), clock),
         )
         app = build_web_app(
             {"asterisk": ari_ok, "redis": redis_ok, "database": db_ok},

@@ -49,6 +49,12 @@ class InvalidInput(ContactcoreError):
     error_id = "invalid_input"
 
 
+class Unprocessable(ContactcoreError):
+    """Well-formed input that names something unusable now (e.g. a closed queue)."""
+
+    error_id = "unprocessable"
+
+
 class SandboxError(ContactcoreError):
     """The Asterisk sandbox could not be built, started or stopped."""
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from contactcore.acd.model import Presence, TaskSpec
+from contactcore.acd.model import AgentConfig, Presence, TaskSpec
+from contactcore.adapters.redis.stream import RedisStreamTail
 from contactcore.testing.api_env import ApiEnv, api_env
 
 pytestmark = pytest.mark.integration
@@ -29,6 +30,7 @@ async def bearer(env: ApiEnv, username: str) -> dict[str, str]:
 
 async def test_authorisation_matrix(env: ApiEnv) -> None:
     """Each role against each endpoint: the expected status, nothing else."""
+    await env.hold_call("agent1001", "tk_held")  # before tk_matrix waits: nothing else routes
     await env.routing.enqueue(TaskSpec(id="tk_matrix", channel="voice", queue="general"))
     me, other = env.ids["agent1001"], env.ids["agent1002"]
     matrix: list[tuple[str, str, Any, dict[str, int]]] = [
@@ -47,6 +49,18 @@ async def test_authorisation_matrix(env: ApiEnv) -> None:
             f"/api/v1/agents/{other}/presence",
             {"presence": "not_ready", "reason": "coaching"},
             {"agent": 403, "supervisor": 200, "admin": 200},
+        ),
+        (
+            "POST",
+            f"/api/v1/agents/{me}/transfer",
+            {"queue": "billing"},
+            {"agent": 202, "supervisor": 202, "admin": 202},
+        ),
+        (
+            "POST",
+            f"/api/v1/agents/{other}/transfer",  # holds no call
+            {"queue": "billing"},
+            {"agent": 403, "supervisor": 404, "admin": 404},
         ),
         (
             "PUT",
@@ -111,6 +125,7 @@ async def test_every_registered_api_route_is_in_the_matrix(env: ApiEnv) -> None:
         ("GET", "/api/v1/agents"),
         ("PUT", "/api/v1/agents/{agent_id}/presence"),
         ("PUT", "/api/v1/agents/{agent_id}/skills"),
+        ("POST", "/api/v1/agents/{agent_id}/transfer"),
         ("PUT", "/api/v1/queues/{name}/open"),
         ("PUT", "/api/v1/tasks/{task_id}"),
         ("GET", "/api/v1/wfm/staffing"),
@@ -325,3 +340,66 @@ async def test_unknown_routes_and_methods_answer_json(env: ApiEnv) -> None:
     assert wrong.status == 405
     assert "GET" in wrong.headers["Allow"]
     assert (await wrong.json())["error"] == "method_not_allowed"
+
+
+async def test_transfer_goes_to_the_calls_owner_over_the_event_stream(env: ApiEnv) -> None:
+    """The request is checked against the routing state, then published for whichever
+    controller carries the call; the answer says what was asked."""
+    await env.hold_call("agent1001", "tk_call")
+    me = env.ids["agent1001"]
+    agent = await bearer(env, "agent1001")
+    sup = await bearer(env, "supervisor")
+    tail = RedisStreamTail(env.redis, env.redis_prefix)
+    await tail.read(10, 1)  # pin the starting point before the request
+    path = f"/api/v1/agents/{me}/transfer"
+
+    resp = await env.client.post(path, json={"queue": "billing"}, headers=agent)
+    assert resp.status == 202, await resp.text()
+    assert await resp.json() == {
+        "agent_id": me,
+        "task_id": "tk_call",
+        "from_queue": "general",
+        "queue": "billing",
+        "interaction_id": "ix-tk_call",
+        "status": "requested",
+    }
+    published = [e for e in await tail.read(100, 500) if e.type == "call.transfer_requested"]
+    (event,) = published
+    assert (event.task_id, event.agent_id, event.queue_id) == ("tk_call", me, "general")
+    assert event.interaction_id == "ix-tk_call"
+    assert event.payload == {"queue": "billing", "requested_by": me}
+    assert not await env.staff.recent(1), "an agent's own transfer is not audited"
+
+    # a supervisor may transfer it too, and that is audited
+    resp = await env.client.post(path, json={"queue": "support"}, headers=sup)
+    assert resp.status == 202, await resp.text()
+    entry = (await env.staff.recent(1))[0]
+    assert (entry.action, entry.target, entry.before, entry.after) == (
+        "call.transfer",
+        "tk_call",
+        {"queue": "general"},
+        {"queue": "support"},
+    )
+
+    async def refused(body: Any, status: int, message: str, who: str | None = None) -> None:
+        target = env.ids[who] if who else me
+        resp = await env.client.post(f"/api/v1/agents/{target}/transfer", json=body, headers=sup)
+        assert resp.status == status, await resp.text()
+        assert (await resp.json())["message"].startswith(message)
+
+    await refused({"queue": "nowhere"}, 422, "queue: no queue named nowhere")
+    await refused({"queue": "general"}, 422, "queue: the call is already in queue general")
+    await env.routing.set_queue_open("support", False)
+    await refused({"queue": "support"}, 422, "queue: queue support is closed")
+    await refused({"queue": ""}, 400, "queue:")
+    await refused({"queue": 7}, 400, "queue:")
+    await refused({}, 400, "queue:")
+    await refused({"queue": "billing"}, 404, "agent_id:", who="agent1002")
+    # a call still ringing (offered, not answered) is not in hand
+    await env.routing.login(AgentConfig(id=env.ids["agent1005"], skills={"english": 9}))
+    await env.routing.set_presence(env.ids["agent1005"], Presence.AVAILABLE)
+    await env.routing.enqueue(TaskSpec(id="tk_ringing", channel="voice", queue="general"))
+    assert [o.agent_id for o in await env.routing.route()] == [env.ids["agent1005"]]
+    await refused({"queue": "billing"}, 404, "agent_id:", who="agent1005")
+    published = [e for e in await tail.read(100, 200) if e.type == "call.transfer_requested"]
+    assert len(published) == 1, "refused requests publish nothing"

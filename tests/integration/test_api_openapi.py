@@ -57,6 +57,7 @@ async def test_every_route_is_documented_and_every_documented_route_exists(env: 
 
 async def test_request_examples_validate_and_are_accepted_by_the_server(env: ApiEnv) -> None:
     """Each documented example passes the published schema, then the real endpoint."""
+    await env.hold_call("agent1003", "tk_held")  # the transfer example needs a call in hand
     await env.routing.enqueue(TaskSpec(id="tk_doc", channel="voice", queue="general"))
     headers = {"Authorization": f"Bearer {await env.token('supervisor')}"}
     doc = await document(env, headers)
@@ -74,8 +75,11 @@ async def test_request_examples_validate_and_are_accepted_by_the_server(env: Api
             for example in examples:
                 errors = list(validator(doc, ref).iter_errors(example))
                 assert not errors, (method, path, example, errors)
+                where = values
+                if path.endswith("/transfer"):
+                    where = {**values, "agent_id": env.ids["agent1003"]}
                 resp = await env.client.request(
-                    method, path.format(**values), json=example, headers=headers
+                    method, path.format(**where), json=example, headers=headers
                 )
                 assert resp.status < 300, (method, path, example, await resp.text())
                 tried += 1

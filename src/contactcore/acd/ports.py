@@ -33,6 +33,11 @@ class RoutingStore(Protocol):
         """True when Redis holds no routing state at all (fresh or restarted without data)."""
         ...
 
+    async def read_agent_work(self, agent_id: str) -> list[dict[str, Any]]:
+        """The tasks offered to or assigned to one agent, as stored (field -> value, plus
+        ``id``); cheap enough for a request handler, unlike ``read_state``."""
+        ...
+
 
 class RoutingDurableStore(Protocol):
     """What must survive a Redis restart: logged-in agents with their settings, open tasks

@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 
 from contactcore import wiring
+from contactcore.acd.model import AgentConfig, Presence, TaskSpec
 from contactcore.acd.service import RoutingService
 from contactcore.adapters.db import Database, open_database, upgrade
 from contactcore.adapters.db.demo import seed_demo
@@ -22,7 +23,8 @@ from contactcore.adapters.db.routing_store import SqlRoutingDurableStore
 from contactcore.adapters.db.staff import SqlStaffDirectory
 from contactcore.adapters.db.wfm_store import SqlHistory, SqlIntervalStore
 from contactcore.adapters.redis.routing_store import RedisRoutingStore
-from contactcore.adapters.redis.stream import RedisStreamTail
+from contactcore.adapters.redis.stream import RedisStreamBus, RedisStreamTail
+from contactcore.channels.voice_transfer import VoiceTransfers
 from contactcore.testing.acd_fakes import ManualClock
 from contactcore.web.app import ApiServices, build_web_app
 from contactcore.web.auth import Auth, AuthConfig, LoginThrottle
@@ -40,6 +42,7 @@ class ApiEnv:
     clock: ManualClock
     redis: aioredis.Redis
     ids: dict[str, str]  # username -> agent id
+    redis_prefix: str = ""
 
     async def login(self, username: str, password: str | None = None) -> dict[str, Any]:
         resp = await self.client.post(
@@ -49,6 +52,25 @@ class ApiEnv:
         assert resp.status == 200, await resp.text()
         body: dict[str, Any] = await resp.json()
         return body
+
+    async def hold_call(self, username: str, task_id: str, queue: str = "general") -> None:
+        """Put a voice task of ``queue`` in ``username``'s hands (logged in, offered,
+        accepted), as if they had answered a call; nothing else is routed meanwhile."""
+        member = await self.staff.member(self.ids[username])
+        assert member is not None
+        config = AgentConfig(id=member.id, skills=member.skills, capacity=member.capacities)
+        await self.routing.login(config, Presence.AVAILABLE)
+        await self.routing.enqueue(
+            TaskSpec(
+                id=task_id,
+                channel="voice",
+                queue=queue,
+                attributes={"call_id": f"call-{task_id}", "interaction_id": f"ix-{task_id}"},
+            )
+        )
+        offers = await self.routing.route()
+        assert [(o.task_id, o.agent_id) for o in offers] == [(task_id, member.id)], offers
+        await self.routing.accept(task_id, member.id)
 
     async def token(self, username: str) -> str:
         """A bearer token for ``username`` (logs in, creates the token, logs out)."""
@@ -94,12 +116,13 @@ async def api_env(
         ),
         routing=routing,
         feed=RedisStreamTail(client, redis_prefix) if with_feed else None,
+        transfers=VoiceTransfers(routing, RedisStreamBus(client, redis_prefix), clock),
     )
     app = build_web_app({}, CollectorRegistry(), planning, services)
     ids = {m.username: m.id for m in await staff.members()}
     try:
         async with TestClient(TestServer(app)) as tc:
-            yield ApiEnv(tc, db, staff, routing, clock, client, ids)
+            yield ApiEnv(tc, db, staff, routing, clock, client, ids, redis_prefix)
     finally:
         await client.aclose()
         await db.close()

@@ -15,8 +15,9 @@ from pydantic import BaseModel
 
 from contactcore.acd.model import AgentConfig, AgentLive, Presence
 from contactcore.acd.service import RoutingService
+from contactcore.channels.voice_transfer import VoiceTransfers
 from contactcore.core.auth import ROLES, SUPERVISORS, StaffMember
-from contactcore.errors import NotFound
+from contactcore.errors import DependencyUnavailable, NotFound
 from contactcore.web import schemas as s
 from contactcore.web.auth import (
     AUTH,
@@ -37,6 +38,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 EVERYONE = frozenset(ROLES)
 
 ROUTING = web.AppKey("routing", RoutingService)
+TRANSFERS = web.AppKey("transfers", VoiceTransfers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,7 @@ class Endpoint:
     tag: str = "api"
     query: tuple[str, ...] = ()
     required_query: tuple[str, ...] = ()
+    errors: tuple[int, ...] = ()  # documented beyond the usual 400/401/403/404/409
 
 
 def _json(model: BaseModel, status: int = 200) -> web.Response:
@@ -231,6 +234,30 @@ async def put_skills(request: web.Request) -> web.Response:
     return _json(_me(after))
 
 
+async def post_transfer(request: web.Request) -> web.Response:
+    agent_id = request.match_info["agent_id"]
+    member = require_self_or(request, agent_id, SUPERVISORS)
+    body = await s.parse(request, s.TransferIn)
+    transfers = request.app.get(TRANSFERS)
+    if transfers is None:
+        raise DependencyUnavailable("transfers: this server does not carry calls")
+    done = await transfers.request(agent_id, body.queue, member.id)
+    await audit(
+        request, "call.transfer", done.task_id, {"queue": done.from_queue}, {"queue": body.queue}
+    )
+    return _json(
+        s.TransferOut(
+            agent_id=agent_id,
+            task_id=done.task_id,
+            from_queue=done.from_queue,
+            queue=done.to_queue,
+            interaction_id=done.interaction_id,
+            status="requested",
+        ),
+        status=202,
+    )
+
+
 # -- queues and tasks -------------------------------------------------------------------------
 async def list_queues(request: web.Request) -> web.Response:
     out = []
@@ -306,6 +333,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("PUT", "/api/v1/agents/{agent_id}/skills", put_skills,
              "Replace skills and channel capacities (stored and routed at once)",
              SUPERVISORS, s.SkillsIn, s.MeOut, tag="agents"),
+    Endpoint("POST", "/api/v1/agents/{agent_id}/transfer", post_transfer,
+             "Blind-transfer the call the agent holds to another queue (agents: their own)",
+             EVERYONE, s.TransferIn, s.TransferOut, status=202, tag="agents", errors=(422, 503)),
     Endpoint("GET", "/api/v1/queues", list_queues,
              "Live numbers per queue: waiting, longest wait, EWT, agents by state",
              EVERYONE, None, s.QueuesOut, tag="queues"),

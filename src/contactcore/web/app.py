@@ -9,6 +9,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from contactcore.acd.service import RoutingService
+from contactcore.channels.voice_transfer import VoiceTransfers
 from contactcore.core.auth import SUPERVISORS
 from contactcore.core.ports import EventFeed
 from contactcore.web import api, health, live, openapi, wfm
@@ -19,11 +20,13 @@ from contactcore.wfm.service import WfmService
 
 @dataclass(frozen=True, slots=True)
 class ApiServices:
-    """What the JSON API needs; ``feed`` (the live event stream) enables ``/api/v1/ws``."""
+    """What the JSON API needs; ``feed`` (the live event stream) enables ``/api/v1/ws``;
+    without ``transfers`` a transfer request answers 503."""
 
     auth: Auth
     routing: RoutingService
     feed: EventFeed | None = None
+    transfers: VoiceTransfers | None = None
 
 
 API_ENDPOINTS: web.AppKey[tuple[api.Endpoint, ...]] = web.AppKey("api_endpoints")
@@ -38,6 +41,8 @@ async def openapi_document(request: web.Request) -> web.Response:
 def _add_api(app: web.Application, services: ApiServices, planning: WfmService | None) -> None:
     app[AUTH] = services.auth
     app[api.ROUTING] = services.routing
+    if services.transfers is not None:
+        app[api.TRANSFERS] = services.transfers
     endpoints = list(api.ENDPOINTS)
     endpoints.append(
         api.Endpoint(

@@ -7,12 +7,13 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from contactcore.errors import Conflict, ContactcoreError, InvalidInput, NotFound
+from contactcore.errors import Conflict, ContactcoreError, InvalidInput, NotFound, Unprocessable
 
 log = logging.getLogger(__name__)
 
 STATUS: tuple[tuple[type[ContactcoreError], int], ...] = (
     (InvalidInput, 400),
+    (Unprocessable, 422),
     (NotFound, 404),
     (Conflict, 409),
 )

@@ -19,7 +19,9 @@ _ERRORS = {
     403: "the role may not do this, or the CSRF token is missing or wrong",
     404: "no such agent, queue or task",
     409: "the change contradicts the current state",
+    422: "well-formed, but names something unusable now (e.g. an unknown or closed queue)",
     429: "too many failed logins; see Retry-After",
+    503: "a service this needs is not available on this server",
 }
 
 
@@ -68,6 +70,7 @@ def build_document(endpoints: list[Endpoint]) -> dict[str, Any]:
             ok |= _json_content(_ref(ep.response, schemas))
         responses: dict[str, Any] = {str(ep.status): ok}
         codes = [400, 404, 409] if ep.roles else [400, 401, 429]
+        codes += list(ep.errors)
         if ep.roles:
             codes += [401, 403]
             op["security"] = [{"session": [], "csrf": []}, {"bearer": []}]

@@ -173,6 +173,23 @@ class TaskOut(BaseModel):
     queue: str | None
 
 
+class TransferIn(_Body):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"queue": "billing"}]})
+    queue: str = Field(min_length=1, max_length=64, description="the queue to transfer to")
+
+
+class TransferOut(BaseModel):
+    agent_id: str
+    task_id: str = Field(description="the task of the call being transferred")
+    from_queue: str
+    queue: str = Field(description="the queue the caller is transferred to")
+    interaction_id: str | None
+    status: Literal["requested"] = Field(
+        description="the call's controller carries it out; the new task's routing events "
+        "follow on the live event stream"
+    )
+
+
 class OkOut(BaseModel):
     ok: bool
 

@@ -98,6 +98,20 @@ class RedisRoutingStore:
         n = await self.client.exists(k.key("queues"), k.key("agents"), k.key("tasks"))
         return int(n) == 0
 
+    async def read_agent_work(self, agent_id: str) -> list[dict[str, Any]]:
+        k = self.keys
+        ids = sorted(_s(t) for t in await self.client.smembers(k.key("agent_tasks", agent_id)))
+        if not ids:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for t in ids:
+            pipe.hgetall(k.key("task", t))
+        out: list[dict[str, Any]] = []
+        for t, h in zip(ids, await pipe.execute(), strict=True):
+            if h:  # gone between the two reads
+                out.append({_s(f): _s(v) for f, v in h.items()} | {"id": t})
+        return out
+
     async def read_state(self) -> dict[str, Any]:
         """Snapshot for live numbers, read in one MULTI so the parts agree with each other."""
         k = self.keys
