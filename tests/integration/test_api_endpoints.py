@@ -78,9 +78,24 @@ async def test_authorisation_matrix(env: ApiEnv) -> None:
             None,
             {"agent": 403, "supervisor": 200, "admin": 200},
         ),
+        # agent desktop and supervisor console (no such offer: 404 once allowed in)
+        ("GET", f"/api/v1/agents/{me}/work", None, {"agent": 200, "supervisor": 200, "admin": 200}),
+        ("GET", f"/api/v1/agents/{other}/work", None, {"agent": 403, "supervisor": 200, "admin": 200}),
+        ("GET", f"/api/v1/agents/{me}/stats", None, {"agent": 200, "supervisor": 200, "admin": 200}),
+        ("GET", f"/api/v1/agents/{other}/stats", None, {"agent": 403, "supervisor": 200, "admin": 200}),
+        ("POST", f"/api/v1/agents/{me}/tasks/tk_none/accept", None, {"agent": 404, "supervisor": 404, "admin": 404}),
+        ("POST", f"/api/v1/agents/{other}/tasks/tk_none/accept", None, {"agent": 403, "supervisor": 404, "admin": 404}),
+        ("POST", f"/api/v1/agents/{me}/tasks/tk_none/reject", {}, {"agent": 404, "supervisor": 404, "admin": 404}),
+        ("POST", f"/api/v1/agents/{other}/tasks/tk_none/reject", {}, {"agent": 403, "supervisor": 404, "admin": 404}),
+        ("POST", f"/api/v1/agents/{me}/tasks/tk_none/complete", None, {"agent": 404, "supervisor": 404, "admin": 404}),
+        ("POST", f"/api/v1/agents/{other}/tasks/tk_none/complete", None, {"agent": 403, "supervisor": 404, "admin": 404}),
+        ("POST", f"/api/v1/agents/{me}/wrapup", {"task_id": "tk_none", "disposition": "resolved"}, {"agent": 409, "supervisor": 409, "admin": 409}),
+        ("POST", f"/api/v1/agents/{other}/wrapup", {"task_id": "tk_none", "disposition": "resolved"}, {"agent": 403, "supervisor": 409, "admin": 409}),
+        ("GET", "/api/v1/wallboard", None, {"agent": 403, "supervisor": 200, "admin": 200}),
+        ("GET", "/api/v1/audit", None, {"agent": 403, "supervisor": 200, "admin": 200}),
         ("POST", "/api/v1/auth/tokens", {}, {"agent": 201, "supervisor": 201, "admin": 201}),
         ("POST", "/api/v1/auth/logout", None, {"agent": 200, "supervisor": 200, "admin": 200}),
-    ]
+    ]  # fmt: skip
     wrong = []
     for role in ROLES:
         headers = await bearer(env, USERS[role])
@@ -117,6 +132,14 @@ async def test_every_registered_api_route_is_in_the_matrix(env: ApiEnv) -> None:
         ("POST", "/api/v1/auth/tokens"),
         ("POST", "/api/v1/auth/logout"),
         ("POST", "/api/v1/auth/login"),  # test_api_auth
+        ("GET", "/api/v1/agents/{agent_id}/work"),
+        ("GET", "/api/v1/agents/{agent_id}/stats"),
+        ("POST", "/api/v1/agents/{agent_id}/tasks/{task_id}/accept"),
+        ("POST", "/api/v1/agents/{agent_id}/tasks/{task_id}/reject"),
+        ("POST", "/api/v1/agents/{agent_id}/tasks/{task_id}/complete"),
+        ("POST", "/api/v1/agents/{agent_id}/wrapup"),
+        ("GET", "/api/v1/wallboard"),
+        ("GET", "/api/v1/audit"),
     }
     assert routes == covered
 

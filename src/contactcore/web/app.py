@@ -10,8 +10,9 @@ from prometheus_client import CollectorRegistry
 
 from contactcore.acd.service import RoutingService
 from contactcore.core.auth import SUPERVISORS
+from contactcore.core.desk import DeskHistory
 from contactcore.core.ports import EventFeed
-from contactcore.web import api, health, live, openapi, wfm
+from contactcore.web import api, desk, health, live, openapi, pages, wfm
 from contactcore.web.auth import AUTH, Auth, auth_middleware
 from contactcore.web.errors import errors_middleware
 from contactcore.wfm.service import WfmService
@@ -23,6 +24,7 @@ class ApiServices:
 
     auth: Auth
     routing: RoutingService
+    desk: DeskHistory
     feed: EventFeed | None = None
 
 
@@ -38,6 +40,7 @@ async def openapi_document(request: web.Request) -> web.Response:
 def _add_api(app: web.Application, services: ApiServices, planning: WfmService | None) -> None:
     app[AUTH] = services.auth
     app[api.ROUTING] = services.routing
+    app[desk.DESK] = services.desk
     endpoints = list(api.ENDPOINTS)
     endpoints.append(
         api.Endpoint(
@@ -99,6 +102,7 @@ def build_web_app(
     health.add_routes(app)
     if services is not None:
         _add_api(app, services, planning)
+        pages.add_routes(app)
     elif planning is not None:
         wfm.add_routes(app, planning)
     return app

@@ -36,7 +36,11 @@ class _Client:
 
 
 def visible(member: StaffMember, event: DomainEvent) -> bool:
-    return member.role in SUPERVISORS or event.agent_id == member.id
+    """Supervisors see everything; agents their own events and queues opening or closing
+    (their desktop shows which queues take work)."""
+    if member.role in SUPERVISORS or event.agent_id == member.id:
+        return True
+    return event.type in ("queue.opened", "queue.closed")
 
 
 @dataclass(eq=False)
