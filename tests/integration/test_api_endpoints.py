@@ -27,10 +27,16 @@ async def bearer(env: ApiEnv, username: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {await env.token(username)}"}
 
 
+def by_role(agent: int, others: int) -> dict[str, int]:
+    return {"agent": agent, "supervisor": others, "admin": others}
+
+
 async def test_authorisation_matrix(env: ApiEnv) -> None:
     """Each role against each endpoint: the expected status, nothing else."""
     await env.routing.enqueue(TaskSpec(id="tk_matrix", channel="voice", queue="general"))
     me, other = env.ids["agent1001"], env.ids["agent1002"]
+    mine, theirs = f"/api/v1/agents/{me}", f"/api/v1/agents/{other}"
+    wrap = {"task_id": "tk_none", "disposition": "resolved"}
     matrix: list[tuple[str, str, Any, dict[str, int]]] = [
         ("GET", "/api/v1/me", None, {"agent": 200, "supervisor": 200, "admin": 200}),
         ("GET", "/api/v1/openapi.json", None, {"agent": 200, "supervisor": 200, "admin": 200}),
@@ -79,23 +85,23 @@ async def test_authorisation_matrix(env: ApiEnv) -> None:
             {"agent": 403, "supervisor": 200, "admin": 200},
         ),
         # agent desktop and supervisor console (no such offer: 404 once allowed in)
-        ("GET", f"/api/v1/agents/{me}/work", None, {"agent": 200, "supervisor": 200, "admin": 200}),
-        ("GET", f"/api/v1/agents/{other}/work", None, {"agent": 403, "supervisor": 200, "admin": 200}),
-        ("GET", f"/api/v1/agents/{me}/stats", None, {"agent": 200, "supervisor": 200, "admin": 200}),
-        ("GET", f"/api/v1/agents/{other}/stats", None, {"agent": 403, "supervisor": 200, "admin": 200}),
-        ("POST", f"/api/v1/agents/{me}/tasks/tk_none/accept", None, {"agent": 404, "supervisor": 404, "admin": 404}),
-        ("POST", f"/api/v1/agents/{other}/tasks/tk_none/accept", None, {"agent": 403, "supervisor": 404, "admin": 404}),
-        ("POST", f"/api/v1/agents/{me}/tasks/tk_none/reject", {}, {"agent": 404, "supervisor": 404, "admin": 404}),
-        ("POST", f"/api/v1/agents/{other}/tasks/tk_none/reject", {}, {"agent": 403, "supervisor": 404, "admin": 404}),
-        ("POST", f"/api/v1/agents/{me}/tasks/tk_none/complete", None, {"agent": 404, "supervisor": 404, "admin": 404}),
-        ("POST", f"/api/v1/agents/{other}/tasks/tk_none/complete", None, {"agent": 403, "supervisor": 404, "admin": 404}),
-        ("POST", f"/api/v1/agents/{me}/wrapup", {"task_id": "tk_none", "disposition": "resolved"}, {"agent": 409, "supervisor": 409, "admin": 409}),
-        ("POST", f"/api/v1/agents/{other}/wrapup", {"task_id": "tk_none", "disposition": "resolved"}, {"agent": 403, "supervisor": 409, "admin": 409}),
-        ("GET", "/api/v1/wallboard", None, {"agent": 403, "supervisor": 200, "admin": 200}),
-        ("GET", "/api/v1/audit", None, {"agent": 403, "supervisor": 200, "admin": 200}),
+        ("GET", f"{mine}/work", None, by_role(200, 200)),
+        ("GET", f"{theirs}/work", None, by_role(403, 200)),
+        ("GET", f"{mine}/stats", None, by_role(200, 200)),
+        ("GET", f"{theirs}/stats", None, by_role(403, 200)),
+        ("POST", f"{mine}/tasks/tk_none/accept", None, by_role(404, 404)),
+        ("POST", f"{theirs}/tasks/tk_none/accept", None, by_role(403, 404)),
+        ("POST", f"{mine}/tasks/tk_none/reject", {}, by_role(404, 404)),
+        ("POST", f"{theirs}/tasks/tk_none/reject", {}, by_role(403, 404)),
+        ("POST", f"{mine}/tasks/tk_none/complete", None, by_role(404, 404)),
+        ("POST", f"{theirs}/tasks/tk_none/complete", None, by_role(403, 404)),
+        ("POST", f"{mine}/wrapup", wrap, by_role(409, 409)),
+        ("POST", f"{theirs}/wrapup", wrap, by_role(403, 409)),
+        ("GET", "/api/v1/wallboard", None, by_role(403, 200)),
+        ("GET", "/api/v1/audit", None, by_role(403, 200)),
         ("POST", "/api/v1/auth/tokens", {}, {"agent": 201, "supervisor": 201, "admin": 201}),
         ("POST", "/api/v1/auth/logout", None, {"agent": 200, "supervisor": 200, "admin": 200}),
-    ]  # fmt: skip
+    ]
     wrong = []
     for role in ROLES:
         headers = await bearer(env, USERS[role])
