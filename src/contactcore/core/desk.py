@@ -59,6 +59,13 @@ class DeskHistory(Protocol):
         """The customer's latest interactions, newest first."""
         ...
 
+    async def record_completion(
+        self, task_id: str, agent_id: str, interaction_id: str, queue_id: str, at: float
+    ) -> None:
+        """The agent finished the task on the desktop: a timeline entry that also ties
+        the task to its interaction once the routing engine has forgotten the task."""
+        ...
+
     async def record_disposition(self, disposition: Disposition) -> str | None:
         """Store it in the task's interaction timeline (and on the interaction when there
         is one); returns the interaction id it was stored with, if any."""

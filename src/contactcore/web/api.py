@@ -360,6 +360,11 @@ async def complete_task(request: web.Request) -> web.Response:
     item = await _work_item(routing, agent_id, task_id)
     _not_by_phone(item, "it ends when either side hangs up")
     await routing.finish(task_id, agent_id)
+    interaction = item.attributes.get("interaction_id")
+    if isinstance(interaction, str):
+        await request.app[desk.DESK].record_completion(
+            task_id, agent_id, interaction, item.queue_id, routing.clock.now()
+        )
     await audit(request, "task.complete", task_id, {"agent": agent_id}, {"state": "completed"})
     return _json(s.TaskActionOut(task_id=task_id, state="completed"))
 

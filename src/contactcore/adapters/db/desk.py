@@ -69,6 +69,28 @@ class SqlDeskHistory(Repository):
             rows = (await conn.execute(query)).all()
         return [_past(r) for r in rows]
 
+    async def record_completion(
+        self, task_id: str, agent_id: str, interaction_id: str, queue_id: str, at: float
+    ) -> None:
+        async with self._tx() as conn:
+            await conn.execute(
+                insert_ignore(
+                    conn,
+                    interaction_events,
+                    {
+                        "id": new_id("ev_"),
+                        "interaction_id": interaction_id,
+                        "type": "desk.completed",
+                        "at": at,
+                        "task_id": task_id,
+                        "agent_id": agent_id,
+                        "queue_id": queue_id,
+                        "payload": {},
+                    },
+                    ["id"],
+                )
+            )
+
     async def record_disposition(self, disposition: Disposition) -> str | None:
         d = disposition
         async with self._tx() as conn:
