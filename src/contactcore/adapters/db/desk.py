@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Row, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contactcore.adapters.db._base import Repository, insert_ignore
 from contactcore.adapters.db.tables import customers, interaction_events, interactions
@@ -72,24 +73,9 @@ class SqlDeskHistory(Repository):
     async def record_completion(
         self, task_id: str, agent_id: str, interaction_id: str, queue_id: str, at: float
     ) -> None:
+        event = {"interaction_id": interaction_id, "type": "desk.completed", "at": at}
         async with self._tx() as conn:
-            await conn.execute(
-                insert_ignore(
-                    conn,
-                    interaction_events,
-                    {
-                        "id": new_id("ev_"),
-                        "interaction_id": interaction_id,
-                        "type": "desk.completed",
-                        "at": at,
-                        "task_id": task_id,
-                        "agent_id": agent_id,
-                        "queue_id": queue_id,
-                        "payload": {},
-                    },
-                    ["id"],
-                )
-            )
+            await _add_event(conn, event, task_id, agent_id, queue_id, {})
 
     async def record_disposition(self, disposition: Disposition) -> str | None:
         d = disposition
@@ -102,23 +88,9 @@ class SqlDeskHistory(Repository):
                 )
                 .limit(1)
             )
-            await conn.execute(
-                insert_ignore(
-                    conn,
-                    interaction_events,
-                    {
-                        "id": new_id("ev_"),
-                        "interaction_id": interaction_id,
-                        "type": "task.disposition",
-                        "at": d.at,
-                        "task_id": d.task_id,
-                        "agent_id": d.agent_id,
-                        "queue_id": d.queue_id,
-                        "payload": {"disposition": d.code, "note": d.note},
-                    },
-                    ["id"],
-                )
-            )
+            event = {"interaction_id": interaction_id, "type": "task.disposition", "at": d.at}
+            payload = {"disposition": d.code, "note": d.note}
+            await _add_event(conn, event, d.task_id, d.agent_id, d.queue_id, payload)
             if interaction_id is not None:
                 where = interactions.c.id == interaction_id
                 attrs = await conn.scalar(select(interactions.c.attributes).where(where))
@@ -141,6 +113,19 @@ class SqlDeskHistory(Repository):
             HistoryEvent(r.type, r.at, r.task_id, r.agent_id, r.queue_id, dict(r.payload))
             for r in rows
         ]
+
+
+async def _add_event(
+    conn: AsyncConnection,
+    event: dict[str, Any],
+    task_id: str,
+    agent_id: str,
+    queue_id: str | None,
+    payload: dict[str, Any],
+) -> None:
+    row = event | {"id": new_id("ev_"), "task_id": task_id, "agent_id": agent_id}
+    row |= {"queue_id": queue_id, "payload": payload}
+    await conn.execute(insert_ignore(conn, interaction_events, row, ["id"]))
 
 
 def _past(row: Row[Any]) -> PastInteraction:
