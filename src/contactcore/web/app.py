@@ -73,6 +73,7 @@ def _add_api(app: web.Application, services: ApiServices, planning: WfmService |
     if services.feed is not None:
         app[live.LIVE_HUB] = live.LiveHub(services.feed)
         app.cleanup_ctx.append(live.hub_lifetime)
+        app.on_shutdown.append(live.close_sockets)
         endpoints.append(
             api.Endpoint(
                 "GET",

@@ -129,5 +129,12 @@ async def hub_lifetime(app: web.Application) -> AsyncIterator[None]:
     reader.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await reader
+    await close_sockets(app)
+
+
+async def close_sockets(app: web.Application) -> None:
+    """on_shutdown: close the open sockets first, or the server's graceful stop waits for
+    their handlers (which end only when the browser closes) until its timeout."""
+    hub = app[LIVE_HUB]
     for ws in list(hub.sockets):
         await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")

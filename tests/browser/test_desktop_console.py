@@ -1,0 +1,175 @@
+"""The agent desktop and the supervisor console in real Chromium, on the real routing
+engine: what a person sees and clicks, and what the engine and the database then hold."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import Browser, expect
+
+from contactcore.acd.model import CustomerContext, TaskSpec
+from contactcore.adapters.db.desk import SqlDeskHistory
+from contactcore.errors import Conflict
+from contactcore.testing.api_env import ApiEnv
+from contactcore.testing.browser import Shots, open_page
+
+pytestmark = pytest.mark.browser
+
+
+async def test_agent_logs_in_goes_available_accepts_an_offer_and_wraps_up(
+    browser: Browser, env: ApiEnv, shots: Shots
+) -> None:
+    page = await open_page(browser, env, shots, "/desktop", "agent1001")
+    await expect(page.locator("#state")).to_have_text("offline")
+    await page.get_by_role("button", name="Available").click()
+    await expect(page.locator("#state")).to_have_text("available")
+    await shots.take(page, "available")
+
+    customer = await env.db.customers.find_by_phone("+12025550101")
+    assert customer is not None
+    await env.routing.enqueue(
+        TaskSpec(
+            id="tk_web_chat",
+            channel="chat",
+            queue="billing",
+            customer=CustomerContext(id=customer.id, tier="vip", verified=True),
+        )
+    )
+    card = page.locator('article[data-task-id="tk_web_chat"]')
+    await expect(card).to_be_visible()
+    await expect(card.locator(".customer-name")).to_have_text("Victoria Hale")
+    await expect(card.locator(".customer-tier")).to_have_text("VIP")
+    await expect(card.locator(".verified")).to_have_text("Verified")
+    await expect(card.locator(".state")).to_have_text("Offered")
+    await shots.take(page, "offered")
+
+    await card.get_by_role("button", name="Accept").click()
+    await expect(card.locator(".state")).to_have_text("Assigned")
+    await expect(page.locator("#state")).to_have_text("busy")
+    await shots.take(page, "accepted")
+
+    await card.get_by_role("button", name="Complete").click()
+    form = page.locator('form.wrapup[data-task-id="tk_web_chat"]')
+    await expect(form).to_be_visible()
+    await expect(page.locator("#state")).to_have_text("wrap up")
+    await form.get_by_label("Disposition").select_option("resolved")
+    await form.get_by_label("Note").fill("explained the invoice")
+    await shots.take(page, "wrap-up")
+    await form.get_by_role("button", name="Save and finish wrap-up").click()
+    await expect(page.locator("#state")).to_have_text("available")
+    await expect(form).to_have_count(0)
+    await expect(page.locator("#notice")).to_have_text(
+        "Wrap-up saved; you are ready for the next task."
+    )
+    # today's numbers arrive through the history consumer and the live socket
+    await expect(page.locator('dd[data-stat="Completed"]')).to_have_text("1")
+    await expect(page.locator('dd[data-stat="Accepted"]')).to_have_text("1")
+    await shots.take(page, "done")
+
+    stored = await SqlDeskHistory(env.db.engine).events_since(
+        0.0, ("task.disposition",), env.ids["agent1001"]
+    )
+    assert [(e.task_id, e.payload) for e in stored] == [
+        ("tk_web_chat", {"disposition": "resolved", "note": "explained the invoice"})
+    ]
+
+
+async def test_supervisor_closes_a_queue_and_desktop_and_routing_follow(
+    browser: Browser, env: ApiEnv, shots: Shots
+) -> None:
+    agent = await open_page(browser, env, shots, "/desktop", "agent1001")
+    console = await open_page(browser, env, shots, "/console", "supervisor")
+    # a chat waits in billing while the agent is not ready yet
+    await env.routing.enqueue(TaskSpec(id="tk_waiting", channel="chat", queue="billing"))
+    await expect(console.locator('tr[data-task-id="tk_waiting"]')).to_be_visible()
+
+    billing = console.locator('#queues tr[data-queue="billing"]')
+    await expect(billing.locator('[data-cell="status"]')).to_have_text("Open")
+    await billing.get_by_role("button", name="Close queue billing").click()
+    await expect(billing.locator('[data-cell="status"]')).to_have_text("Closed")
+    await shots.take(console, "console-closed")
+    # the agent's desktop shows it without a reload (pushed over the WebSocket)
+    row = agent.locator('#queues tr[data-queue="billing"]')
+    await expect(row.locator("td").first).to_have_text("Closed")
+
+    await agent.get_by_role("button", name="Available").click()
+    await expect(agent.locator("#state")).to_have_text("available")
+    # routing honours it: nothing in billing is offered, nothing new gets in
+    assert await env.routing.route() == []
+    work = await env.routing.agent_work(env.ids["agent1001"])
+    assert work.tasks == ()
+    with pytest.raises(Conflict):
+        await env.routing.enqueue(TaskSpec(id="tk_new", channel="chat", queue="billing"))
+    await expect(agent.locator("#work .empty")).to_have_text("Nothing offered.")
+    await shots.take(agent, "desktop-closed")
+
+    await billing.get_by_role("button", name="Open queue billing").click()
+    await expect(row.locator("td").first).to_have_text("Open")
+    card = agent.locator('article[data-task-id="tk_waiting"]')
+    await expect(card).to_be_visible()  # the waiting chat is offered as soon as it opens
+    await expect(console.locator('tr[data-task-id="tk_waiting"]')).to_have_count(0)
+    await shots.take(agent, "desktop-offer-after-open")
+    audit = console.locator("#audit li")
+    await expect(audit.first).to_contain_text("queue.open billing")
+
+
+async def test_supervisor_gives_an_agent_a_skill_and_a_waiting_task_reaches_them(
+    browser: Browser, env: ApiEnv, shots: Shots
+) -> None:
+    agent = await open_page(browser, env, shots, "/desktop", "agent1002")  # no billing skill
+    await agent.get_by_role("button", name="Available").click()
+    await expect(agent.locator("#state")).to_have_text("available")
+    await env.routing.enqueue(TaskSpec(id="tk_billing", channel="email", queue="billing"))
+    console = await open_page(browser, env, shots, "/console", "supervisor")
+    await expect(console.locator('tr[data-task-id="tk_billing"]')).to_be_visible()
+    assert await env.routing.route() == []  # nobody with the billing skill is available
+    await expect(agent.locator("#work .empty")).to_have_text("Nothing offered.")
+
+    row = console.locator('#agents tr[data-agent="agent1002"]')
+    skills = row.get_by_label("Skills (name=level 1-10)")
+    await expect(skills).to_have_value("english=7, tech_support=8")
+    await skills.fill("tech_support=8, english=7, billing=5")
+    await shots.take(console, "console-skill-edit")
+    await row.get_by_role("button", name="Save").click()
+    await expect(console.locator("#notice")).to_have_text("Ben Carter: skills saved.")
+
+    card = agent.locator('article[data-task-id="tk_billing"]')
+    await expect(card).to_be_visible()
+    await expect(row.locator('[data-cell="tasks"]')).to_have_text("tk_billing")
+    await expect(console.locator('tr[data-task-id="tk_billing"]')).to_have_count(0)
+    await shots.take(agent, "desktop-offer")
+    member = await env.staff.member(env.ids["agent1002"])
+    assert member is not None
+    assert member.skills == {"tech_support": 8, "english": 7, "billing": 5}
+
+
+async def test_console_changes_a_waiting_tasks_priority_and_queue(
+    browser: Browser, env: ApiEnv, shots: Shots
+) -> None:
+    console = await open_page(browser, env, shots, "/console", "admin")
+    await env.routing.enqueue(TaskSpec(id="tk_a", channel="email", queue="support"))
+    await env.routing.enqueue(TaskSpec(id="tk_b", channel="email", queue="support"))
+    second = console.locator('tr[data-task-id="tk_b"]')
+    await expect(second.locator('[data-cell="position"]')).to_have_text("2")
+    await second.get_by_label("Priority of tk_b").fill("50")
+    await second.get_by_role("button", name="Set").click()
+    await expect(second.locator('[data-cell="position"]')).to_have_text("1")
+    await second.get_by_label("Move tk_b to").select_option("general")
+    await second.get_by_role("button", name="Move").click()
+    await expect(second.locator('[data-cell="queue"]')).to_have_text("general")
+    await shots.take(console, "moved")
+    [general] = [q for q in await env.routing.live_numbers() if q.queue_id == "general"]
+    assert [t.task_id for t in general.tasks] == ["tk_b"]
+
+
+async def test_an_agent_cannot_use_the_console(browser: Browser, env: ApiEnv, shots: Shots) -> None:
+    context = await browser.new_context()
+    page = await context.new_page()
+    shots.pages.append(page)
+    await page.goto(str(env.client.make_url("/console")))
+    await page.get_by_label("User name").fill("agent1001")
+    await page.get_by_label("Password").fill("demo-agent1001")
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.locator("#login-error")).to_contain_text(
+        "This page is for supervisor or admin accounts"
+    )
+    await expect(page.locator("#main")).to_be_hidden()
