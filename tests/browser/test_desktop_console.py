@@ -173,3 +173,45 @@ async def test_an_agent_cannot_use_the_console(browser: Browser, env: ApiEnv, sh
         "This page is for supervisor or admin accounts"
     )
     await expect(page.locator("#main")).to_be_hidden()
+
+
+async def test_call_in_hand_offers_transfer_and_callbacks_are_listed(
+    browser: Browser, env: ApiEnv, shots: Shots
+) -> None:
+    """A call is answered on the phone (here: the voice channel's accept); the desktop
+    then shows it with a transfer control that calls POST /agents/{id}/transfer with the
+    queue. Callback tasks offered to the agent are listed under Callbacks."""
+    aid = env.ids["agent1001"]
+    member = await env.staff.member(aid)
+    assert member is not None  # the demo agents take no callbacks: this one does now
+    await env.staff.set_skills(aid, member.skills, member.capacities | {"callback": 1})
+    page = await open_page(browser, env, shots, "/desktop", "agent1001")
+    await page.get_by_role("button", name="Available").click()
+    await expect(page.locator("#state")).to_have_text("available")
+    await env.routing.enqueue(TaskSpec(id="tk_cb", channel="callback", queue="general"))
+    callback = page.locator('#callbacks article[data-task-id="tk_cb"]')
+    await expect(callback).to_be_visible()
+    await expect(callback.get_by_role("button", name="Accept")).to_be_visible()
+    await callback.get_by_role("button", name="Reject").click()
+    await expect(page.locator("#callbacks .empty")).to_have_text("No callbacks offered.")
+    await env.routing.withdraw("tk_cb")
+
+    await env.routing.enqueue(TaskSpec(id="tk_voice", channel="voice", queue="general"))
+    call = page.locator('#work article[data-task-id="tk_voice"]')
+    await expect(call.locator(".hint")).to_have_text(
+        "Your phone is ringing: answer it to take the call."
+    )
+    await expect(call.get_by_role("button")).to_have_count(0)  # no accept/reject for a call
+    await env.routing.accept("tk_voice", aid)  # the phone answered
+    await expect(call.locator(".state")).to_have_text("Assigned")
+    await call.get_by_label("Transfer to queue").select_option("support")
+    await shots.take(page, "call-transfer")
+    async with page.expect_request(lambda r: r.url.endswith("/transfer")) as sent:
+        await call.get_by_role("button", name="Transfer").click()
+    request = await sent.value
+    assert request.method == "POST"
+    assert request.url.endswith(f"/api/v1/agents/{aid}/transfer")
+    assert request.post_data_json == {"queue": "support"}
+    assert request.headers["x-csrf-token"]
+    # until the transfer endpoint exists on this server, the agent is told why it failed
+    await expect(page.locator("#notice")).to_contain_text("Transfer failed: ")
