@@ -316,10 +316,13 @@ async function start(user) {
     },
   });
   const timer = setInterval(tick, 1000);
+  // queue numbers move with other agents' work, whose events are not sent to this agent
+  const slow = setInterval(later, 10000);
   await refresh();
   return () => {
     stop();
     clearInterval(timer);
+    clearInterval(slow);
   };
 }
 
