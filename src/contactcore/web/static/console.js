@@ -160,8 +160,8 @@ function createAgentRow(a) {
   });
   const sid = `skills-${a.id}`;
   const cid = `caps-${a.id}`;
-  const skills = el("input", { id: sid, class: "skills", size: 28 });
-  const caps = el("input", { id: cid, class: "capacities", size: 22 });
+  const skills = el("input", { id: sid, class: "skills", spellcheck: "false" });
+  const caps = el("input", { id: cid, class: "capacities", spellcheck: "false" });
   const save = el("button", { type: "submit", class: "save-skills" }, "Save");
   const form = el(
     "form",
