@@ -13,6 +13,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from contactcore.acd.model import CustomerContext, TaskSpec
+from contactcore.adapters.db.desk import SqlDeskHistory
 from contactcore.core.events import DomainEvent
 from contactcore.testing.api_env import ApiEnv, api_env
 
@@ -289,6 +290,18 @@ async def test_todays_numbers_wallboard_and_audit(
         assert billing["agents"]["wrap_up"] == 1
         general = next(q for q in board["queues"] if q["name"] == "general")
         assert (general["answered"], general["service_level_pct"]) == (0, None)
+        # wrap-up time ran out before the disposition was saved: it is still taken
+        await env.routing.end_wrapup(aid)
+        status, body = await call(
+            env,
+            "POST",
+            f"/api/v1/agents/{aid}/wrapup",
+            agent,
+            {"task_id": "tk_day1", "disposition": "follow_up", "note": "late"},
+        )
+        assert (status, body["wrapup_ended"]) == (200, False), body
+        stored = await SqlDeskHistory(env.db.engine).events_since(0.0, ("task.disposition",))
+        assert [(e.task_id, e.payload["disposition"]) for e in stored] == [("tk_day1", "follow_up")]
         # the agent's own numbers are theirs only
         other = env.ids["agent1002"]
         assert (await call(env, "GET", f"/api/v1/agents/{other}/stats", agent))[0] == 403

@@ -378,10 +378,17 @@ async def post_wrapup(request: web.Request) -> web.Response:
     wrapping = any(w.task_id == body.task_id for w in work.wrapups)
     held = next((t for t in work.tasks if t.task_id == body.task_id), None)
     if not wrapping and (held is None or held.state != "assigned"):
-        raise DeskConflict(
-            f"task_id: task {body.task_id} is neither in wrap-up nor in the hands of {agent_id}",
-            task_id=body.task_id,
+        # wrap-up time may run out while the note is typed: a task this agent finished
+        # today still takes its disposition
+        done = await request.app[desk.DESK].events_since(
+            desk.day_start(routing.clock.now()), ("task.completed",), agent_id
         )
+        if not any(e.task_id == body.task_id for e in done):
+            raise DeskConflict(
+                f"task_id: task {body.task_id} is not in wrap-up, in the hands of {agent_id} "
+                "or finished by them today",
+                task_id=body.task_id,
+            )
     interaction = held.attributes.get("interaction_id") if held else None
     stored = await request.app[desk.DESK].record_disposition(
         Disposition(

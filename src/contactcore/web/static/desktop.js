@@ -143,7 +143,7 @@ function taskCard(task) {
       el("span", { class: "queue", text: `queue ${task.queue}` }),
       el("span", { class: "state", text: task.state === "offered" ? "Offered" : "Assigned" }),
       status,
-      el("span", { class: "waited", text: `waited ${duration(task.waited_s)}` }),
+      el("span", { class: "waited" }),
     ),
     customerBlock(task.customer),
     hint,
@@ -156,12 +156,16 @@ function renderList(container, tasks, emptyText) {
   const keep = new Set();
   const nodes = [];
   for (const task of tasks) {
-    const key = JSON.stringify(task) + queueNames.join(",");
+    // the wait grows between readings: not part of the key (a rebuilt card would lose
+    // the queue picked for a transfer), counted on by tick() instead
+    const { waited_s: waited, ...stable } = task;
+    const key = JSON.stringify(stable) + queueNames.join(",");
     let entry = cards.get(task.task_id);
     if (!entry || entry.key !== key) {
       entry = { key, node: taskCard(task) };
       cards.set(task.task_id, entry);
     }
+    entry.node.querySelector(".waited").dataset.since = String(Date.now() / 1000 - waited);
     keep.add(task.task_id);
     nodes.push(entry.node);
   }
@@ -188,6 +192,7 @@ function wrapForm(wrap) {
     note,
     submit,
   );
+  form.addEventListener("input", () => (form.dataset.touched = "1"));
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     act(submit, "Wrap-up saved; you are ready for the next task.", async () => {
@@ -207,9 +212,19 @@ function wrapForm(wrap) {
 function renderWrapups(wrapups) {
   const box = document.getElementById("wrapups");
   const ids = new Set(wrapups.map((w) => w.task_id));
-  for (const id of wrapForms.keys()) if (!ids.has(id)) wrapForms.delete(id);
+  for (const [id, form] of wrapForms) {
+    if (ids.has(id)) continue;
+    // wrap-up time ran out: a form being filled in stays until it is saved
+    if (form.dataset.touched) {
+      const countdown = form.querySelector(".countdown");
+      delete countdown.dataset.deadline;
+      countdown.textContent = "time is up; save anyway";
+    } else {
+      wrapForms.delete(id);
+    }
+  }
   for (const w of wrapups) if (!wrapForms.has(w.task_id)) wrapForms.set(w.task_id, wrapForm(w));
-  const forms = wrapups.map((w) => wrapForms.get(w.task_id));
+  const forms = [...wrapForms.values()];
   box.replaceChildren(...(forms.length ? forms : [el("p", { class: "empty", text: "No wrap-up in progress." })]));
 }
 
@@ -279,6 +294,9 @@ async function refresh() {
 
 function tick() {
   const now = Date.now() / 1000;
+  for (const node of document.querySelectorAll(".waited[data-since]")) {
+    node.textContent = `waited ${duration(now - Number(node.dataset.since))}`;
+  }
   for (const node of document.querySelectorAll(".countdown[data-deadline]")) {
     const deadline = Number(node.dataset.deadline);
     node.textContent = deadline ? `${duration(Math.max(0, deadline - now))} left` : "";
