@@ -161,18 +161,26 @@ async def test_console_changes_a_waiting_tasks_priority_and_queue(
     assert [t.task_id for t in general.tasks] == ["tk_b"]
 
 
-async def test_an_agent_cannot_use_the_console(browser: Browser, env: ApiEnv, shots: Shots) -> None:
+@pytest.mark.parametrize(
+    ("path", "username", "words"),
+    [
+        ("/console", "agent1001", "This page is for supervisor or admin accounts"),
+        ("/desktop", "supervisor", "This page is for agent accounts"),
+    ],
+)
+async def test_each_page_is_for_its_roles(
+    browser: Browser, env: ApiEnv, shots: Shots, path: str, username: str, words: str
+) -> None:
     context = await browser.new_context()
     page = await context.new_page()
     shots.pages.append(page)
-    await page.goto(str(env.client.make_url("/console")))
-    await page.get_by_label("User name").fill("agent1001")
-    await page.get_by_label("Password").fill("demo-agent1001")
+    await page.goto(str(env.client.make_url(path)))
+    await page.get_by_label("User name").fill(username)
+    await page.get_by_label("Password").fill(f"demo-{username}")
     await page.get_by_role("button", name="Sign in").click()
-    await expect(page.locator("#login-error")).to_contain_text(
-        "This page is for supervisor or admin accounts"
-    )
+    await expect(page.locator("#login-error")).to_contain_text(words)
     await expect(page.locator("#main")).to_be_hidden()
+    await expect(page.get_by_role("button", name="Sign in")).to_be_visible()
 
 
 async def test_call_in_hand_offers_transfer_and_callbacks_are_listed(

@@ -345,4 +345,4 @@ async function start(user) {
 }
 
 wireControls();
-setupLogin({ roles: ["agent", "supervisor", "admin"], start });
+setupLogin({ roles: ["agent"], start });
