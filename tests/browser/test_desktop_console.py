@@ -223,3 +223,35 @@ async def test_call_in_hand_offers_transfer_and_callbacks_are_listed(
     assert request.headers["x-csrf-token"]
     # until the transfer endpoint exists on this server, the agent is told why it failed
     await expect(page.locator("#notice")).to_contain_text("Transfer failed: ")
+
+
+async def test_supervisor_pauses_unpauses_and_logs_out_an_agent(
+    browser: Browser, env: ApiEnv, shots: Shots
+) -> None:
+    agent = await open_page(browser, env, shots, "/desktop", "agent1003")
+    await agent.get_by_role("button", name="Available").click()
+    await expect(agent.locator("#state")).to_have_text("available")
+    console = await open_page(browser, env, shots, "/console", "supervisor")
+    row = console.locator('#agents tr[data-agent="agent1003"]')
+    await expect(row.locator('[data-cell="state"]')).to_have_text("available")
+
+    await row.get_by_role("button", name="Pause Clara Schmidt", exact=True).click()
+    await expect(agent.locator("#state")).to_have_text("not ready")
+    await expect(agent.locator("#state-reason")).to_have_text("(supervisor)")
+    await expect(row.locator('[data-cell="presence"]')).to_have_text("not ready (supervisor)")
+    await shots.take(agent, "paused")
+    # paused means no offers
+    await env.routing.enqueue(TaskSpec(id="tk_paused", channel="chat", queue="general"))
+    assert await env.routing.route() == []
+
+    await row.get_by_role("button", name="Unpause Clara Schmidt").click()
+    await expect(agent.locator('article[data-task-id="tk_paused"]')).to_be_visible()
+    await (
+        agent.locator('article[data-task-id="tk_paused"]')
+        .get_by_role("button", name="Reject")
+        .click()
+    )
+    await row.get_by_role("button", name="Log out Clara Schmidt").click()
+    await expect(agent.locator("#state")).to_have_text("offline")
+    await expect(row.locator('[data-cell="state"]')).to_have_text("offline")
+    assert not [a for a in await env.routing.live_agents() if a.agent_id == env.ids["agent1003"]]
