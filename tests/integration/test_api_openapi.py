@@ -73,7 +73,7 @@ async def desk_state(
     config = AgentConfig(id=aid, skills=member.skills, capacity=member.capacities)
     await env.routing.login(config, Presence.AVAILABLE)
     await env.routing.enqueue(TaskSpec(id=tid, channel="chat", queue="general"))
-    assert [o.task_id for o in await env.routing.route()] == [tid]
+    assert tid in [o.task_id for o in await env.routing.route()]
     if path.endswith("/wrapup"):
         await env.routing.accept(tid, aid)
         await env.routing.finish(tid, aid)
