@@ -65,7 +65,8 @@ async def shots(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     folder.mkdir()
     s = Shots(folder)
     yield s
-    if request.node.stash.get(FAILED, True):
+    failed = request.node.stash.get(FAILED, True) or bool(s.page_errors)
+    if failed:
         for i, page in enumerate(s.pages):
             if not page.is_closed():
                 await s.take(page, f"at-failure-{i}")
@@ -74,3 +75,4 @@ async def shots(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         shutil.rmtree(target, ignore_errors=True)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copytree(folder, target)
+    assert not s.page_errors, f"uncaught JavaScript errors: {s.page_errors}"

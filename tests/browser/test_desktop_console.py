@@ -173,6 +173,7 @@ async def test_each_page_is_for_its_roles(
 ) -> None:
     context = await browser.new_context()
     page = await context.new_page()
+    page.on("pageerror", lambda exc: shots.page_errors.append(str(exc)))
     shots.pages.append(page)
     await page.goto(str(env.client.make_url(path)))
     await page.get_by_label("User name").fill(username)

@@ -22,6 +22,7 @@ expect.set_options(timeout=20_000)
 class Shots:
     folder: Path
     pages: list[Page] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)  # uncaught JavaScript errors
     n: int = 0
 
     async def take(self, page: Page, name: str) -> None:
@@ -33,13 +34,12 @@ async def open_page(browser: Browser, env: ApiEnv, shots: Shots, path: str, user
     """A fresh browser profile (its own cookies) on ``path``, logged in as ``username``."""
     context = await browser.new_context(viewport={"width": 1400, "height": 1000})
     page = await context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("pageerror", lambda exc: shots.page_errors.append(f"{path}: {exc}"))
     shots.pages.append(page)
     await page.goto(str(env.client.make_url(path)))
     await page.get_by_label("User name").fill(username)
     await page.get_by_label("Password").fill(f"demo-{username}")
     await page.get_by_role("button", name="Sign in").click()
     await expect(page.locator("#link")).to_have_text("● live")
-    assert not errors, errors
+    assert not shots.page_errors, shots.page_errors
     return page

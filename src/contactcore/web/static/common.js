@@ -96,11 +96,42 @@ export function live({ onEvent, onOpen, onStatus }) {
   };
 }
 
-export function debounce(fn, ms) {
+// One run of `fn` at a time: a call while it runs makes it run once more afterwards (and
+// waits for that), so an older reading never overwrites a newer one.
+export function serial(fn) {
+  let running = null;
+  let again = false;
+  return () => {
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = (async () => {
+      try {
+        do {
+          again = false;
+          await fn();
+        } while (again);
+      } finally {
+        running = null;
+      }
+    })();
+    return running;
+  };
+}
+
+// Runs `fn` at most once per `ms`, always after the last call: a burst of events becomes
+// one re-read, and a steady stream of them still gives one every `ms` (a debounce would
+// wait for a pause that a busy contact center never has).
+export function throttle(fn, ms) {
   let timer = null;
   return () => {
-    clearTimeout(timer);
-    timer = setTimeout(fn, ms);
+    if (timer === null) {
+      timer = setTimeout(() => {
+        timer = null;
+        fn();
+      }, ms);
+    }
   };
 }
 

@@ -2,7 +2,7 @@
 // that act at once. Every routing event (pushed over /api/v1/ws) re-reads the numbers.
 // Rows are kept per queue, task and agent and only their cells are updated, so a value
 // being typed into a control survives the updates around it.
-import { act, api, clockTime, debounce, duration, el, live, notify, setupLogin } from "./common.js";
+import { act, api, clockTime, duration, el, live, notify, serial, setupLogin, throttle } from "./common.js";
 
 let queueNames = [];
 let fetchedAt = Date.now() / 1000;
@@ -221,7 +221,9 @@ function renderAudit(entries) {
   );
 }
 
-async function refresh() {
+const refresh = serial(readAll);
+
+async function readAll() {
   const [board, agents, audit] = await Promise.all([
     api("GET", "/api/v1/wallboard"),
     api("GET", "/api/v1/agents"),
@@ -247,7 +249,7 @@ function tick() {
 }
 
 async function start() {
-  const later = debounce(() => refresh().catch((err) => notify(err.message, true)), 100);
+  const later = throttle(() => refresh().catch((err) => notify(err.message, true)), 300);
   const link = document.getElementById("link");
   const stop = live({
     onEvent: later,

@@ -1,7 +1,7 @@
 // The agent desktop: one presence for every channel, offers with the customer's context,
 // the call in hand with transfer, wrap-up with a disposition, callbacks, today's numbers.
 // Every routing event for this agent (pushed over /api/v1/ws) re-reads the state.
-import { act, api, clockTime, debounce, duration, el, live, notify, setupLogin } from "./common.js";
+import { act, api, clockTime, duration, el, live, notify, serial, setupLogin, throttle } from "./common.js";
 
 const DISPOSITIONS = [
   ["resolved", "Resolved"],
@@ -281,7 +281,9 @@ function renderQueues(queues) {
   );
 }
 
-async function refresh() {
+const refresh = serial(readAll);
+
+async function readAll() {
   const [work, stats, queues] = await Promise.all([
     api("GET", `${base()}/work`),
     api("GET", `${base()}/stats`),
@@ -323,7 +325,7 @@ function wireControls() {
 
 async function start(user) {
   me = user;
-  const later = debounce(() => refresh().catch((err) => notify(err.message, true)), 100);
+  const later = throttle(() => refresh().catch((err) => notify(err.message, true)), 150);
   const link = document.getElementById("link");
   const stop = live({
     onEvent: later,
