@@ -46,6 +46,16 @@ class HistoryEvent:
     payload: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class QueueDay:
+    """A queue's counts since a time: tasks answered (accepted offers), answered within
+    the queue's service-level threshold, and abandoned (the customer left waiting)."""
+
+    answered: int = 0
+    answered_in_sl: int = 0
+    abandoned: int = 0
+
+
 class DeskHistory(Protocol):
     async def customer_name(self, customer_id: str) -> str | None: ...
 
@@ -69,6 +79,11 @@ class DeskHistory(Protocol):
     async def record_disposition(self, disposition: Disposition) -> str | None:
         """Store it in the task's interaction timeline (and on the interaction when there
         is one); returns the interaction id it was stored with, if any."""
+        ...
+
+    async def queue_counts(self, since: float, thresholds: dict[str, float]) -> dict[str, QueueDay]:
+        """Per queue (the keys of ``thresholds``: queue -> service-level seconds), counted
+        from the stored events at or after ``since``."""
         ...
 
     async def events_since(

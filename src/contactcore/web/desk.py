@@ -12,7 +12,7 @@ from collections import Counter
 from aiohttp import web
 
 from contactcore.acd.model import AgentWork, QueueStats, WorkItem
-from contactcore.core.desk import DeskHistory
+from contactcore.core.desk import DeskHistory, QueueDay
 from contactcore.web import schemas as s
 
 DESK = web.AppKey[DeskHistory]("desk")
@@ -24,7 +24,6 @@ PREVIOUS_LIMIT = 5
 PHONE_CHANNELS = frozenset({"voice"})
 
 AGENT_EVENTS = ("task.offered", "task.accepted", "task.rejected", "task.rona", "task.completed")
-QUEUE_EVENTS = ("task.assigned", "task.withdrawn")
 
 
 def day_start(now: float) -> float:
@@ -123,23 +122,13 @@ async def agent_stats(desk: DeskHistory, agent_id: str, now: float) -> s.AgentSt
 
 async def wallboard(desk: DeskHistory, stats: list[QueueStats], now: float) -> s.WallboardOut:
     since = day_start(now)
-    events = await desk.events_since(since, QUEUE_EVENTS)
-    threshold = {q.queue_id: q.service_level_s for q in stats}
-    answered: Counter[str] = Counter()
-    in_sl: Counter[str] = Counter()
-    abandoned: Counter[str] = Counter()
-    for e in events:
-        qid = e.queue_id or ""
-        if e.type == "task.assigned":
-            answered[qid] += 1
-            if float(e.payload.get("waited") or 0.0) <= threshold.get(qid, 0.0):
-                in_sl[qid] += 1
-        elif e.payload.get("reason") == "abandoned":
-            abandoned[qid] += 1
+    # counted in SQL: consoles re-read this on every event, and a day has many of them
+    days = await desk.queue_counts(since, {q.queue_id: q.service_level_s for q in stats})
     out = []
     for q in stats:
         tasks = [s.TaskPositionOut(**t.model_dump()) for t in q.tasks]
-        closed = answered[q.queue_id] + abandoned[q.queue_id]
+        day = days.get(q.queue_id, QueueDay())
+        closed = day.answered + day.abandoned
         out.append(
             s.WallboardQueueOut(
                 name=q.queue_id,
@@ -149,10 +138,10 @@ async def wallboard(desk: DeskHistory, stats: list[QueueStats], now: float) -> s
                 ewt_s=tasks[-1].ewt_s if tasks else 0.0,
                 ewt_method=q.ewt_method,
                 service_level_s=q.service_level_s,
-                service_level_pct=round(100.0 * in_sl[q.queue_id] / closed, 1) if closed else None,
-                answered=answered[q.queue_id],
-                abandoned=abandoned[q.queue_id],
-                answered_in_sl=in_sl[q.queue_id],
+                service_level_pct=round(100.0 * day.answered_in_sl / closed, 1) if closed else None,
+                answered=day.answered,
+                abandoned=day.abandoned,
+                answered_in_sl=day.answered_in_sl,
                 agents=q.agents,
                 tasks=tasks,
             )

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, and_, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contactcore.adapters.db._base import Repository, insert_ignore
 from contactcore.adapters.db.tables import customers, interaction_events, interactions
-from contactcore.core.desk import Disposition, HistoryEvent, PastInteraction
+from contactcore.core.desk import Disposition, HistoryEvent, PastInteraction, QueueDay
 from contactcore.core.ids import new_id
 
 IVR_TYPES = ("ivr.flow_entered", "ivr.menu_choice", "ivr.idv", "ivr.queue_entered", "ivr.set")
@@ -98,6 +98,32 @@ class SqlDeskHistory(Repository):
                     merged = {**dict(attrs), "disposition": d.code, "note": d.note}
                     await conn.execute(update(interactions).where(where).values(attributes=merged))
         return None if interaction_id is None else str(interaction_id)
+
+    async def queue_counts(self, since: float, thresholds: dict[str, float]) -> dict[str, QueueDay]:
+        if not thresholds:
+            return {}
+        ev = interaction_events.c
+        assigned = ev.type == "task.assigned"
+        limit = case(thresholds, value=ev.queue_id, else_=0.0)
+        in_sl = and_(assigned, ev.payload["waited"].as_float() <= limit)
+        gone = and_(ev.type == "task.withdrawn", ev.payload["reason"].as_string() == "abandoned")
+        query = (
+            select(
+                ev.queue_id,
+                func.sum(case((assigned, 1), else_=0)),
+                func.sum(case((in_sl, 1), else_=0)),
+                func.sum(case((gone, 1), else_=0)),
+            )
+            .where(
+                ev.at >= since,
+                ev.type.in_(("task.assigned", "task.withdrawn")),
+                ev.queue_id.in_(list(thresholds)),
+            )
+            .group_by(ev.queue_id)
+        )
+        async with self._tx() as conn:
+            rows = (await conn.execute(query)).all()
+        return {r[0]: QueueDay(int(r[1] or 0), int(r[2] or 0), int(r[3] or 0)) for r in rows}
 
     async def events_since(
         self, since: float, types: tuple[str, ...], agent_id: str | None = None
