@@ -256,3 +256,30 @@ async def test_supervisor_pauses_unpauses_and_logs_out_an_agent(
     await expect(agent.locator("#state")).to_have_text("offline")
     await expect(row.locator('[data-cell="state"]')).to_have_text("offline")
     assert not [a for a in await env.routing.live_agents() if a.agent_id == env.ids["agent1003"]]
+
+
+async def test_a_started_wrap_up_form_outlives_the_wrap_up_time(
+    browser: Browser, env: ApiEnv, shots: Shots
+) -> None:
+    page = await open_page(browser, env, shots, "/desktop", "agent1004")
+    await page.get_by_role("button", name="Available").click()
+    await expect(page.locator("#state")).to_have_text("available")
+    await env.routing.enqueue(TaskSpec(id="tk_slow", channel="email", queue="general"))
+    card = page.locator('article[data-task-id="tk_slow"]')
+    await card.get_by_role("button", name="Accept").click()
+    await card.get_by_role("button", name="Complete").click()
+    form = page.locator('form.wrapup[data-task-id="tk_slow"]')
+    await form.get_by_label("Note").fill("customer will send the contract")
+    env.clock.advance(11)  # past the queue's 10 s wrap-up: the router ends it
+    await expect(page.locator("#state")).to_have_text("available")
+    await expect(form.locator(".countdown")).to_have_text("time is up; save anyway")
+    await shots.take(page, "wrap-up-time-over")
+    await form.get_by_label("Disposition").select_option("follow_up")
+    await form.get_by_role("button", name="Save and finish wrap-up").click()
+    await expect(form).to_have_count(0)
+    stored = await SqlDeskHistory(env.db.engine).events_since(
+        0.0, ("task.disposition",), env.ids["agent1004"]
+    )
+    assert [(e.task_id, e.payload["disposition"], e.payload["note"]) for e in stored] == [
+        ("tk_slow", "follow_up", "customer will send the contract")
+    ]
