@@ -32,6 +32,7 @@ from contactcore.acd.service import RoutingService
 from contactcore.adapters import db
 from contactcore.adapters.ari.client import AriClient
 from contactcore.adapters.ari.telephony import AriTelephony
+from contactcore.adapters.db.desk import SqlDeskHistory
 from contactcore.adapters.db.engine import check_connection
 from contactcore.adapters.db.routing_store import SqlHistorySink, SqlRoutingDurableStore
 from contactcore.adapters.db.staff import SqlStaffDirectory
@@ -335,6 +336,7 @@ async def serve(settings: Settings, pid_file: Path | None = None) -> int:
                 throttle=LoginThrottle(clock),
             ),
             routing=routing,
+            desk=SqlDeskHistory(database.engine, clock),
             feed=RedisStreamTail(redis_client, prefix),
             # the call may be carried by another controller: asked over the event stream
             transfers=VoiceTransfers(routing, RedisStreamBus(redis_client, prefix), clock),

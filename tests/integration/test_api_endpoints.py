@@ -28,11 +28,17 @@ async def bearer(env: ApiEnv, username: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {await env.token(username)}"}
 
 
+def by_role(agent: int, others: int) -> dict[str, int]:
+    return {"agent": agent, "supervisor": others, "admin": others}
+
+
 async def test_authorisation_matrix(env: ApiEnv) -> None:
     """Each role against each endpoint: the expected status, nothing else."""
     await env.hold_call("agent1001", "tk_held")  # before tk_matrix waits: nothing else routes
     await env.routing.enqueue(TaskSpec(id="tk_matrix", channel="voice", queue="general"))
     me, other = env.ids["agent1001"], env.ids["agent1002"]
+    mine, theirs = f"/api/v1/agents/{me}", f"/api/v1/agents/{other}"
+    wrap = {"task_id": "tk_none", "disposition": "resolved"}
     matrix: list[tuple[str, str, Any, dict[str, int]]] = [
         ("GET", "/api/v1/me", None, {"agent": 200, "supervisor": 200, "admin": 200}),
         ("GET", "/api/v1/openapi.json", None, {"agent": 200, "supervisor": 200, "admin": 200}),
@@ -92,6 +98,21 @@ async def test_authorisation_matrix(env: ApiEnv) -> None:
             None,
             {"agent": 403, "supervisor": 200, "admin": 200},
         ),
+        # agent desktop and supervisor console (no such offer: 404 once allowed in)
+        ("GET", f"{mine}/work", None, by_role(200, 200)),
+        ("GET", f"{theirs}/work", None, by_role(403, 200)),
+        ("GET", f"{mine}/stats", None, by_role(200, 200)),
+        ("GET", f"{theirs}/stats", None, by_role(403, 200)),
+        ("POST", f"{mine}/tasks/tk_none/accept", None, by_role(404, 404)),
+        ("POST", f"{theirs}/tasks/tk_none/accept", None, by_role(403, 404)),
+        ("POST", f"{mine}/tasks/tk_none/reject", {}, by_role(404, 404)),
+        ("POST", f"{theirs}/tasks/tk_none/reject", {}, by_role(403, 404)),
+        ("POST", f"{mine}/tasks/tk_none/complete", None, by_role(404, 404)),
+        ("POST", f"{theirs}/tasks/tk_none/complete", None, by_role(403, 404)),
+        ("POST", f"{mine}/wrapup", wrap, by_role(409, 409)),
+        ("POST", f"{theirs}/wrapup", wrap, by_role(403, 409)),
+        ("GET", "/api/v1/wallboard", None, by_role(403, 200)),
+        ("GET", "/api/v1/audit", None, by_role(403, 200)),
         ("POST", "/api/v1/auth/tokens", {}, {"agent": 201, "supervisor": 201, "admin": 201}),
         ("POST", "/api/v1/auth/logout", None, {"agent": 200, "supervisor": 200, "admin": 200}),
     ]
@@ -132,6 +153,14 @@ async def test_every_registered_api_route_is_in_the_matrix(env: ApiEnv) -> None:
         ("POST", "/api/v1/auth/tokens"),
         ("POST", "/api/v1/auth/logout"),
         ("POST", "/api/v1/auth/login"),  # test_api_auth
+        ("GET", "/api/v1/agents/{agent_id}/work"),
+        ("GET", "/api/v1/agents/{agent_id}/stats"),
+        ("POST", "/api/v1/agents/{agent_id}/tasks/{task_id}/accept"),
+        ("POST", "/api/v1/agents/{agent_id}/tasks/{task_id}/reject"),
+        ("POST", "/api/v1/agents/{agent_id}/tasks/{task_id}/complete"),
+        ("POST", "/api/v1/agents/{agent_id}/wrapup"),
+        ("GET", "/api/v1/wallboard"),
+        ("GET", "/api/v1/audit"),
     }
     assert routes == covered
 

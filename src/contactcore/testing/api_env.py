@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,15 +16,17 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 
 from contactcore import wiring
+from contactcore.acd.history import run_history_consumer
 from contactcore.acd.model import AgentConfig, Presence, TaskSpec
 from contactcore.acd.service import RoutingService
 from contactcore.adapters.db import Database, open_database, upgrade
 from contactcore.adapters.db.demo import seed_demo
-from contactcore.adapters.db.routing_store import SqlRoutingDurableStore
+from contactcore.adapters.db.desk import SqlDeskHistory
+from contactcore.adapters.db.routing_store import SqlHistorySink, SqlRoutingDurableStore
 from contactcore.adapters.db.staff import SqlStaffDirectory
 from contactcore.adapters.db.wfm_store import SqlHistory, SqlIntervalStore
 from contactcore.adapters.redis.routing_store import RedisRoutingStore
-from contactcore.adapters.redis.stream import RedisStreamBus, RedisStreamTail
+from contactcore.adapters.redis.stream import RedisStreamBus, RedisStreamSource, RedisStreamTail
 from contactcore.channels.voice_transfer import VoiceTransfers
 from contactcore.testing.acd_fakes import ManualClock
 from contactcore.web.app import ApiServices, build_web_app
@@ -92,7 +95,10 @@ async def api_env(
     *,
     cookie_secure: bool = False,
     with_feed: bool = False,
+    background: bool = False,
 ) -> AsyncIterator[ApiEnv]:
+    """``background``: also run a router (routing decisions as tasks and agents change)
+    and the history consumer (events into SQL, for today's numbers), as ``serve`` does."""
     await upgrade(sqlite_url)
     clock = ManualClock(time.time())
     db = await open_database(sqlite_url, clock=clock)
@@ -115,14 +121,34 @@ async def api_env(
             throttle=LoginThrottle(clock),
         ),
         routing=routing,
+        desk=SqlDeskHistory(db.engine, clock),
         feed=RedisStreamTail(client, redis_prefix) if with_feed else None,
         transfers=VoiceTransfers(routing, RedisStreamBus(client, redis_prefix), clock),
     )
     app = build_web_app({}, CollectorRegistry(), planning, services)
     ids = {m.username: m.id for m in await staff.members()}
+    stop = asyncio.Event()
+    work: list[asyncio.Task[object]] = []
+    if background:
+        source = RedisStreamSource(client, redis_prefix, "history", "api-env")
+        work = [
+            asyncio.create_task(routing.run(stop), name="router"),
+            asyncio.create_task(
+                run_history_consumer(source, SqlHistorySink(db.interactions), stop, block_ms=100),
+                name="history",
+            ),
+        ]
     try:
         async with TestClient(TestServer(app)) as tc:
             yield ApiEnv(tc, db, staff, routing, clock, client, ids, redis_prefix)
     finally:
+        stop.set()
+        if work:
+            _, pending = await asyncio.wait(work, timeout=5.0)
+            for t in pending:
+                t.cancel()
+            for t in work:
+                if t.done() and not t.cancelled() and t.exception() is not None:
+                    raise RuntimeError(f"background {t.get_name()} failed") from t.exception()
         await client.aclose()
         await db.close()

@@ -11,8 +11,9 @@ from prometheus_client import CollectorRegistry
 from contactcore.acd.service import RoutingService
 from contactcore.channels.voice_transfer import VoiceTransfers
 from contactcore.core.auth import SUPERVISORS
+from contactcore.core.desk import DeskHistory
 from contactcore.core.ports import EventFeed
-from contactcore.web import api, health, live, openapi, wfm
+from contactcore.web import api, desk, health, live, openapi, pages, wfm
 from contactcore.web.auth import AUTH, Auth, auth_middleware
 from contactcore.web.errors import errors_middleware
 from contactcore.wfm.service import WfmService
@@ -25,6 +26,7 @@ class ApiServices:
 
     auth: Auth
     routing: RoutingService
+    desk: DeskHistory
     feed: EventFeed | None = None
     transfers: VoiceTransfers | None = None
 
@@ -43,6 +45,7 @@ def _add_api(app: web.Application, services: ApiServices, planning: WfmService |
     app[api.ROUTING] = services.routing
     if services.transfers is not None:
         app[api.TRANSFERS] = services.transfers
+    app[desk.DESK] = services.desk
     endpoints = list(api.ENDPOINTS)
     endpoints.append(
         api.Endpoint(
@@ -75,6 +78,7 @@ def _add_api(app: web.Application, services: ApiServices, planning: WfmService |
     if services.feed is not None:
         app[live.LIVE_HUB] = live.LiveHub(services.feed)
         app.cleanup_ctx.append(live.hub_lifetime)
+        app.on_shutdown.append(live.close_sockets)
         endpoints.append(
             api.Endpoint(
                 "GET",
@@ -104,6 +108,7 @@ def build_web_app(
     health.add_routes(app)
     if services is not None:
         _add_api(app, services, planning)
+        pages.add_routes(app)
     elif planning is not None:
         wfm.add_routes(app, planning)
     return app
