@@ -1,6 +1,6 @@
 # contactcore: two commands do everything on a fresh Debian/Ubuntu machine (as root):
 #   make run    the platform with demo data, in the foreground (Ctrl-C or `make stop` ends it)
-#   make test   the whole suite: lint, types, layering, unit, integration, e2e, bench smoke
+#   make test   the whole suite: lint, types, layering, unit, integration, e2e, browser, bench smoke
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv

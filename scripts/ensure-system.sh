@@ -4,7 +4,7 @@
 # Safe to run again and again; prints what it does.
 set -euo pipefail
 
-want_pkgs=(debootstrap sip-tester redis-server postgresql espeak-ng sox python3-venv)
+want_pkgs=(debootstrap sip-tester redis-server postgresql espeak-ng sox python3-venv chromium)
 [ -n "${EXTRA_PKGS:-}" ] && want_pkgs+=(${EXTRA_PKGS})
 
 missing=()

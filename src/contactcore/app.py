@@ -32,16 +32,18 @@ from contactcore.acd.service import RoutingService
 from contactcore.adapters import db
 from contactcore.adapters.ari.client import AriClient
 from contactcore.adapters.ari.telephony import AriTelephony
+from contactcore.adapters.db.desk import SqlDeskHistory
 from contactcore.adapters.db.engine import check_connection
 from contactcore.adapters.db.routing_store import SqlHistorySink, SqlRoutingDurableStore
 from contactcore.adapters.db.staff import SqlStaffDirectory
 from contactcore.adapters.db.wfm_store import SqlHistory, SqlIntervalStore
 from contactcore.adapters.redis.routing_store import RedisRoutingStore
-from contactcore.adapters.redis.stream import RedisStreamSource, RedisStreamTail
+from contactcore.adapters.redis.stream import RedisStreamBus, RedisStreamSource, RedisStreamTail
 from contactcore.channels.signals import TaskSignals
 from contactcore.channels.voice import CallFlow, CallJournal, VoiceChannel, line_test_flow
 from contactcore.channels.voice_callback import CallbackOffers
 from contactcore.channels.voice_queue import AgentLine, VoiceQueue
+from contactcore.channels.voice_transfer import VoiceTransfers
 from contactcore.core.clock import SystemClock
 from contactcore.core.events import DomainEvent
 from contactcore.core.voice import Leg
@@ -241,6 +243,9 @@ async def serve(settings: Settings, pid_file: Path | None = None) -> int:
             queue_settings,
             recorder.add_event,
             clock,
+            on_recording=lambda interaction_id, file: recorder.annotate(
+                interaction_id, recording=file
+            ),
             callbacks=CallbackOffers(callbacks, offer_key=cb.offer_key) if cb.enabled else None,
         )
         identity = IdentityChecker(
@@ -356,7 +361,10 @@ async def serve(settings: Settings, pid_file: Path | None = None) -> int:
                 throttle=LoginThrottle(clock),
             ),
             routing=routing,
+            desk=SqlDeskHistory(database.engine, clock),
             feed=RedisStreamTail(redis_client, prefix),
+            # the call may be carried by another controller: asked over the event stream
+            transfers=VoiceTransfers(routing, RedisStreamBus(redis_client, prefix), clock),
             callbacks=callbacks,
         )
         app = build_web_app(

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from contactcore.acd.model import Presence, TaskSpec
+from contactcore.acd.model import AgentConfig, Presence, TaskSpec
+from contactcore.adapters.redis.stream import RedisStreamTail
 from contactcore.testing.api_env import ApiEnv, api_env
 
 pytestmark = pytest.mark.integration
@@ -27,10 +28,17 @@ async def bearer(env: ApiEnv, username: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {await env.token(username)}"}
 
 
+def by_role(agent: int, others: int) -> dict[str, int]:
+    return {"agent": agent, "supervisor": others, "admin": others}
+
+
 async def test_authorisation_matrix(env: ApiEnv) -> None:
     """Each role against each endpoint: the expected status, nothing else."""
+    await env.hold_call("agent1001", "tk_held")  # before tk_matrix waits: nothing else routes
     await env.routing.enqueue(TaskSpec(id="tk_matrix", channel="voice", queue="general"))
     me, other = env.ids["agent1001"], env.ids["agent1002"]
+    mine, theirs = f"/api/v1/agents/{me}", f"/api/v1/agents/{other}"
+    wrap = {"task_id": "tk_none", "disposition": "resolved"}
     matrix: list[tuple[str, str, Any, dict[str, int]]] = [
         ("GET", "/api/v1/me", None, {"agent": 200, "supervisor": 200, "admin": 200}),
         ("GET", "/api/v1/openapi.json", None, {"agent": 200, "supervisor": 200, "admin": 200}),
@@ -47,6 +55,18 @@ async def test_authorisation_matrix(env: ApiEnv) -> None:
             f"/api/v1/agents/{other}/presence",
             {"presence": "not_ready", "reason": "coaching"},
             {"agent": 403, "supervisor": 200, "admin": 200},
+        ),
+        (
+            "POST",
+            f"/api/v1/agents/{me}/transfer",
+            {"queue": "billing"},
+            {"agent": 202, "supervisor": 202, "admin": 202},
+        ),
+        (
+            "POST",
+            f"/api/v1/agents/{other}/transfer",  # holds no call
+            {"queue": "billing"},
+            {"agent": 403, "supervisor": 404, "admin": 404},
         ),
         (
             "PUT",
@@ -86,6 +106,21 @@ async def test_authorisation_matrix(env: ApiEnv) -> None:
             {"agent": 201, "supervisor": 200, "admin": 200},
         ),
         ("GET", "/api/v1/callbacks", None, {"agent": 200, "supervisor": 200, "admin": 200}),
+        # agent desktop and supervisor console (no such offer: 404 once allowed in)
+        ("GET", f"{mine}/work", None, by_role(200, 200)),
+        ("GET", f"{theirs}/work", None, by_role(403, 200)),
+        ("GET", f"{mine}/stats", None, by_role(200, 200)),
+        ("GET", f"{theirs}/stats", None, by_role(403, 200)),
+        ("POST", f"{mine}/tasks/tk_none/accept", None, by_role(404, 404)),
+        ("POST", f"{theirs}/tasks/tk_none/accept", None, by_role(403, 404)),
+        ("POST", f"{mine}/tasks/tk_none/reject", {}, by_role(404, 404)),
+        ("POST", f"{theirs}/tasks/tk_none/reject", {}, by_role(403, 404)),
+        ("POST", f"{mine}/tasks/tk_none/complete", None, by_role(404, 404)),
+        ("POST", f"{theirs}/tasks/tk_none/complete", None, by_role(403, 404)),
+        ("POST", f"{mine}/wrapup", wrap, by_role(409, 409)),
+        ("POST", f"{theirs}/wrapup", wrap, by_role(403, 409)),
+        ("GET", "/api/v1/wallboard", None, by_role(403, 200)),
+        ("GET", "/api/v1/audit", None, by_role(403, 200)),
         ("POST", "/api/v1/auth/tokens", {}, {"agent": 201, "supervisor": 201, "admin": 201}),
         ("POST", "/api/v1/auth/logout", None, {"agent": 200, "supervisor": 200, "admin": 200}),
     ]
@@ -119,6 +154,7 @@ async def test_every_registered_api_route_is_in_the_matrix(env: ApiEnv) -> None:
         ("GET", "/api/v1/agents"),
         ("PUT", "/api/v1/agents/{agent_id}/presence"),
         ("PUT", "/api/v1/agents/{agent_id}/skills"),
+        ("POST", "/api/v1/agents/{agent_id}/transfer"),
         ("PUT", "/api/v1/queues/{name}/open"),
         ("PUT", "/api/v1/tasks/{task_id}"),
         ("GET", "/api/v1/wfm/staffing"),
@@ -127,6 +163,14 @@ async def test_every_registered_api_route_is_in_the_matrix(env: ApiEnv) -> None:
         ("POST", "/api/v1/auth/tokens"),
         ("POST", "/api/v1/auth/logout"),
         ("POST", "/api/v1/auth/login"),  # test_api_auth
+        ("GET", "/api/v1/agents/{agent_id}/work"),
+        ("GET", "/api/v1/agents/{agent_id}/stats"),
+        ("POST", "/api/v1/agents/{agent_id}/tasks/{task_id}/accept"),
+        ("POST", "/api/v1/agents/{agent_id}/tasks/{task_id}/reject"),
+        ("POST", "/api/v1/agents/{agent_id}/tasks/{task_id}/complete"),
+        ("POST", "/api/v1/agents/{agent_id}/wrapup"),
+        ("GET", "/api/v1/wallboard"),
+        ("GET", "/api/v1/audit"),
     }
     assert routes == covered
 
@@ -335,3 +379,66 @@ async def test_unknown_routes_and_methods_answer_json(env: ApiEnv) -> None:
     assert wrong.status == 405
     assert "GET" in wrong.headers["Allow"]
     assert (await wrong.json())["error"] == "method_not_allowed"
+
+
+async def test_transfer_goes_to_the_calls_owner_over_the_event_stream(env: ApiEnv) -> None:
+    """The request is checked against the routing state, then published for whichever
+    controller carries the call; the answer says what was asked."""
+    await env.hold_call("agent1001", "tk_call")
+    me = env.ids["agent1001"]
+    agent = await bearer(env, "agent1001")
+    sup = await bearer(env, "supervisor")
+    tail = RedisStreamTail(env.redis, env.redis_prefix)
+    await tail.read(10, 1)  # pin the starting point before the request
+    path = f"/api/v1/agents/{me}/transfer"
+
+    resp = await env.client.post(path, json={"queue": "billing"}, headers=agent)
+    assert resp.status == 202, await resp.text()
+    assert await resp.json() == {
+        "agent_id": me,
+        "task_id": "tk_call",
+        "from_queue": "general",
+        "queue": "billing",
+        "interaction_id": "ix-tk_call",
+        "status": "requested",
+    }
+    published = [e for e in await tail.read(100, 500) if e.type == "call.transfer_requested"]
+    (event,) = published
+    assert (event.task_id, event.agent_id, event.queue_id) == ("tk_call", me, "general")
+    assert event.interaction_id == "ix-tk_call"
+    assert event.payload == {"queue": "billing", "requested_by": me}
+    assert not await env.staff.recent(1), "an agent's own transfer is not audited"
+
+    # a supervisor may transfer it too, and that is audited
+    resp = await env.client.post(path, json={"queue": "support"}, headers=sup)
+    assert resp.status == 202, await resp.text()
+    entry = (await env.staff.recent(1))[0]
+    assert (entry.action, entry.target, entry.before, entry.after) == (
+        "call.transfer",
+        "tk_call",
+        {"queue": "general"},
+        {"queue": "support"},
+    )
+
+    async def refused(body: Any, status: int, message: str, who: str | None = None) -> None:
+        target = env.ids[who] if who else me
+        resp = await env.client.post(f"/api/v1/agents/{target}/transfer", json=body, headers=sup)
+        assert resp.status == status, await resp.text()
+        assert (await resp.json())["message"].startswith(message)
+
+    await refused({"queue": "nowhere"}, 422, "queue: no queue named nowhere")
+    await refused({"queue": "general"}, 422, "queue: the call is already in queue general")
+    await env.routing.set_queue_open("support", False)
+    await refused({"queue": "support"}, 422, "queue: queue support is closed")
+    await refused({"queue": ""}, 400, "queue:")
+    await refused({"queue": 7}, 400, "queue:")
+    await refused({}, 400, "queue:")
+    await refused({"queue": "billing"}, 404, "agent_id:", who="agent1002")
+    # a call still ringing (offered, not answered) is not in hand
+    await env.routing.login(AgentConfig(id=env.ids["agent1005"], skills={"english": 9}))
+    await env.routing.set_presence(env.ids["agent1005"], Presence.AVAILABLE)
+    await env.routing.enqueue(TaskSpec(id="tk_ringing", channel="voice", queue="general"))
+    assert [o.agent_id for o in await env.routing.route()] == [env.ids["agent1005"]]
+    await refused({"queue": "billing"}, 404, "agent_id:", who="agent1005")
+    published = [e for e in await tail.read(100, 200) if e.type == "call.transfer_requested"]
+    assert len(published) == 1, "refused requests publish nothing"

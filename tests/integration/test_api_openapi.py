@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
 
-from contactcore.acd.model import TaskSpec
+from contactcore.acd.model import AgentConfig, Presence, TaskSpec
+from contactcore.errors import Conflict, NotFound
 from contactcore.testing.api_env import ApiEnv, api_env
 
 pytestmark = pytest.mark.integration
@@ -55,8 +57,33 @@ async def test_every_route_is_documented_and_every_documented_route_exists(env: 
         Draft202012Validator.check_schema(schema)
 
 
+async def desk_state(
+    env: ApiEnv, path: str, example: dict[str, Any], n: int
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """An offer for a reject example, a task in wrap-up for a wrap-up example (others:
+    the example as it is); both for agent1001, as a fresh chat task in an open queue."""
+    if not path.endswith(("/reject", "/wrapup")):
+        return {}, example
+    aid, tid = env.ids["agent1001"], f"tk_doc_chat{n}"
+    with contextlib.suppress(Conflict, NotFound):
+        await env.routing.withdraw("tk_doc")  # a waiting call would be offered first
+    await env.routing.set_queue_open("general", True)  # an earlier example closed it
+    member = await env.staff.member(aid)
+    assert member is not None  # an earlier example may have logged the agent out
+    config = AgentConfig(id=aid, skills=member.skills, capacity=member.capacities)
+    await env.routing.login(config, Presence.AVAILABLE)
+    await env.routing.enqueue(TaskSpec(id=tid, channel="chat", queue="general"))
+    assert tid in [o.task_id for o in await env.routing.route()]
+    if path.endswith("/wrapup"):
+        await env.routing.accept(tid, aid)
+        await env.routing.finish(tid, aid)
+        return {"task_id": tid}, example | {"task_id": tid}
+    return {"task_id": tid}, example
+
+
 async def test_request_examples_validate_and_are_accepted_by_the_server(env: ApiEnv) -> None:
     """Each documented example passes the published schema, then the real endpoint."""
+    await env.hold_call("agent1003", "tk_held")  # the transfer example needs a call in hand
     await env.routing.enqueue(TaskSpec(id="tk_doc", channel="voice", queue="general"))
     headers = {"Authorization": f"Bearer {await env.token('supervisor')}"}
     doc = await document(env, headers)
@@ -74,8 +101,12 @@ async def test_request_examples_validate_and_are_accepted_by_the_server(env: Api
             for example in examples:
                 errors = list(validator(doc, ref).iter_errors(example))
                 assert not errors, (method, path, example, errors)
+                state, example = await desk_state(env, path, example, tried)
+                where = values | state
+                if path.endswith("/transfer"):
+                    where = {**where, "agent_id": env.ids["agent1003"]}
                 resp = await env.client.request(
-                    method, path.format(**values), json=example, headers=headers
+                    method, path.format(**where), json=example, headers=headers
                 )
                 assert resp.status < 300, (method, path, example, await resp.text())
                 tried += 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -80,3 +81,18 @@ async def test_cookie_socket_from_another_site_is_refused(env: ApiEnv) -> None:
     async with asyncio.timeout(5):
         assert (await ws.receive_json())["type"] == "hello"
     await ws.close()
+
+
+async def test_stopping_the_server_closes_open_sockets_at_once(env: ApiEnv) -> None:
+    """Desktops keep their socket open; a stop must not wait for them to go away."""
+    await env.login("agent1001")
+    ws = await env.client.ws_connect("/api/v1/ws")
+    async with asyncio.timeout(5):
+        assert (await ws.receive_json())["type"] == "hello"
+    receiving = asyncio.create_task(ws.receive())
+    started = time.monotonic()
+    await env.client.server.close()
+    assert time.monotonic() - started < 10
+    async with asyncio.timeout(5):
+        msg = await receiving
+    assert (msg.type, msg.data) == (aiohttp.WSMsgType.CLOSE, aiohttp.WSCloseCode.GOING_AWAY)

@@ -177,3 +177,41 @@ async def test_originate_to_an_unregistered_phone_is_a_no_answer() -> None:
     with pytest.raises(CallerHungUp, match="cannot be called"):
         await t.originate("PJSIP/agent1009", caller_id='"x" <1>', timeout=5)
     assert not t._legs
+
+
+def transfer_event(source: str, destination: str | None, state: str | None = None) -> Any:
+    wanted = {"destination": destination} if destination else {"protocol_id": "abc@host"}
+    fields: dict[str, Any] = {
+        "refer_to": {"requested_destination": wanted},
+        "referred_by": {"source_channel": channel(source), "connected_channel": channel("x")},
+    }
+    if state:
+        fields["state"] = state
+    return ev("ChannelTransfer", **fields)
+
+
+async def test_a_refer_reaches_the_leg_it_came_in_on_and_progress_echoes_are_ignored() -> None:
+    t = AriTelephony(FakeClient(), "contactcore")
+    (leg,) = await start_call(t, "agent-leg")
+    t._on_event(transfer_event("agent-leg", "billing"))
+    t._on_event(transfer_event("agent-leg", "billing", state="channel_answered"))
+    t._on_event(transfer_event("agent-leg", None))  # attended: no destination
+    assert await asyncio.wait_for(leg.wait_transfer(), 1) == "billing"
+    assert await asyncio.wait_for(leg.wait_transfer(), 1) == ""
+    with pytest.raises(TimeoutError):  # the echo of our own progress report is no request
+        await asyncio.wait_for(leg.wait_transfer(), 0.05)
+
+
+async def test_transfer_progress_reports_the_outcome_and_survives_a_gone_phone() -> None:
+    client = FakeClient()
+    t = AriTelephony(client, "contactcore")
+    (leg,) = await start_call(t, "agent-leg")
+    await leg.transfer_progress(True)
+    await leg.transfer_progress(False)
+    posted = [(p, q["states"]) for m, p, q in client.calls if p.endswith("/transfer_progress")]
+    assert posted == [
+        ("/channels/agent-leg/transfer_progress", "channel_answered"),
+        ("/channels/agent-leg/transfer_progress", "channel_declined"),
+    ]
+    client.gone.add("agent-leg")
+    await leg.transfer_progress(True)  # logged, not raised

@@ -14,6 +14,7 @@ __all__ = [
     "AgentConfig",
     "AgentLive",
     "AgentSnapshot",
+    "AgentWork",
     "Channel",
     "CustomerContext",
     "MaxWaitAction",
@@ -25,6 +26,8 @@ __all__ = [
     "Strategy",
     "TaskPosition",
     "TaskSpec",
+    "WorkItem",
+    "WrapItem",
 ]
 
 
@@ -185,6 +188,7 @@ class QueueStats(BaseModel):
     agents: dict[str, int]  # available / busy / wrap_up / not_ready, among agents who serve it
     tasks: tuple[TaskPosition, ...]
     ewt_method: str
+    service_level_s: float = 20.0  # the queue's answer threshold for its service level
 
 
 class AgentSnapshot(BaseModel):
@@ -198,6 +202,18 @@ class AgentSnapshot(BaseModel):
     config: AgentConfig
 
 
+class TaskInHand(BaseModel):
+    """A task offered to or assigned to an agent, as the routing state holds it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    task_id: str
+    queue_id: str
+    channel: str
+    state: str  # offered / assigned
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
 class AgentLive(BaseModel):
     """An agent as a supervisor sees it now (time in state from the routing store)."""
 
@@ -208,3 +224,42 @@ class AgentLive(BaseModel):
     tasks: tuple[str, ...]  # offered or assigned task ids
     loads: dict[str, int]
     time_in_state_s: float
+
+
+class WorkItem(BaseModel):
+    """A task offered to or assigned to one agent, as their desktop shows it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    task_id: str
+    channel: str
+    queue_id: str
+    state: str  # offered / assigned
+    priority: float
+    enqueued_at: float
+    offered_at: float | None
+    offer_deadline: float | None  # None once accepted
+    customer: CustomerContext
+    attributes: dict[str, Any]
+
+
+class WrapItem(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    task_id: str
+    channel: str
+    until: float | None  # when the engine ends it by itself
+
+
+class AgentWork(BaseModel):
+    """One agent's work in hand and wrap-ups in progress (their desktop's view)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    agent_id: str
+    logged_in: bool
+    presence: Presence
+    reason: str | None
+    state: str  # available / busy / wrap_up / not_ready / offline
+    tasks: tuple[WorkItem, ...]
+    wrapups: tuple[WrapItem, ...]

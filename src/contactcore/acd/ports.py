@@ -29,6 +29,11 @@ class RoutingStore(Protocol):
         """A consistent snapshot for live numbers: queues, agents, waiting tasks, EWT inputs."""
         ...
 
+    async def read_agent_work(self, agent_id: str) -> dict[str, Any]:
+        """The agent's hash (``{}`` when not logged in), its tasks' hashes by id and its
+        wrap-ups (``{"task", "channel", "until"}``)."""
+        ...
+
     async def is_empty(self) -> bool:
         """True when Redis holds no routing state at all (fresh or restarted without data)."""
         ...

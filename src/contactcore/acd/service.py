@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -16,14 +17,19 @@ from typing import Any
 from contactcore.acd.model import (
     AgentConfig,
     AgentLive,
+    AgentWork,
     Channel,
+    CustomerContext,
     MaxWaitAction,
     Offer,
     Presence,
     QueueConfig,
     QueueStats,
+    TaskInHand,
     TaskPosition,
     TaskSpec,
+    WorkItem,
+    WrapItem,
 )
 from contactcore.acd.ports import RoutingDurableStore, RoutingStore
 from contactcore.acd.rules import EwtInputs, PriorityRules, ewt, overflow_target, routing_score
@@ -339,6 +345,7 @@ class RoutingService:
                     agents=counts,
                     tasks=tuple(tasks),
                     ewt_method="departure-gap" if len(q["departures"]) >= 4 else "aht/agents",
+                    service_level_s=float(cfg.get("sl") or 20.0),
                 )
             )
         return stats
@@ -367,6 +374,74 @@ class RoutingService:
                 )
             )
         return out
+
+    async def work_in_hand(self, agent_id: str) -> list[TaskInHand]:
+        """One agent's offered and assigned tasks (e.g. to find the call an agent holds)."""
+        out = []
+        raw = await self.store.read_agent_work(agent_id)
+        for tid, t in sorted(raw["tasks"].items()):
+            try:
+                attributes = json.loads(t.get("attrs") or "{}")
+            except ValueError:
+                attributes = {}
+            out.append(
+                TaskInHand(
+                    task_id=tid,
+                    queue_id=t.get("q", ""),
+                    channel=t.get("ch", ""),
+                    state=t.get("st", ""),
+                    attributes=attributes if isinstance(attributes, dict) else {},
+                )
+            )
+        return out
+
+    async def agent_work(self, agent_id: str) -> AgentWork:
+        """The agent's offers and work in hand with their customer context, and wrap-ups."""
+        raw = await self.store.read_agent_work(agent_id)
+        a = raw["agent"]
+        items = []
+        for tid, t in sorted(raw["tasks"].items(), key=lambda kv: float(kv[1].get("ot") or 0)):
+            items.append(
+                WorkItem(
+                    task_id=tid,
+                    channel=t.get("ch", ""),
+                    queue_id=t.get("q", ""),
+                    state=t.get("st", ""),
+                    priority=float(t.get("prio") or 0),
+                    enqueued_at=float(t.get("enq") or 0),
+                    offered_at=float(t["ot"]) if t.get("ot") else None,
+                    offer_deadline=float(t["ou"]) if t.get("ou") else None,
+                    customer=CustomerContext.model_validate(json.loads(t.get("cust") or "{}")),
+                    attributes=json.loads(t.get("attrs") or "{}"),
+                )
+            )
+        wraps = tuple(
+            WrapItem(
+                task_id=w["task"],
+                channel=w["channel"],
+                until=None if w["until"] is None else float(w["until"]),
+            )
+            for w in raw["wraps"]
+        )
+        if not a:
+            return AgentWork(
+                agent_id=agent_id,
+                logged_in=False,
+                presence=Presence.OFFLINE,
+                reason=None,
+                state="offline",
+                tasks=tuple(items),
+                wrapups=wraps,
+            )
+        return AgentWork(
+            agent_id=agent_id,
+            logged_in=True,
+            presence=Presence(a.get("pr", "not_ready")),
+            reason=a.get("rs") or None,
+            state=_agent_state(a | {"wraps": len(wraps)}),
+            tasks=tuple(items),
+            wrapups=wraps,
+        )
 
     # ---------------------------------------------------------------- durability
     async def start(self, queues: Sequence[QueueConfig]) -> dict[str, int] | None:

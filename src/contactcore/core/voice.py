@@ -12,8 +12,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from contactcore.core.telephony import CallerHungUp, CallSession
+from contactcore.errors import ContactcoreError
 
-__all__ = ["CallHandler", "CallerHungUp", "Leg", "Telephony"]
+__all__ = ["CallHandler", "CallerHungUp", "Leg", "RecordingFailed", "Telephony"]
+
+
+class RecordingFailed(ContactcoreError):
+    """The telephony engine would not record (e.g. no recording directory); the call goes on."""
+
+    error_id = "call.recording_failed"
 
 
 class Leg(CallSession, Protocol):
@@ -33,6 +40,16 @@ class Leg(CallSession, Protocol):
 
     async def wait_hangup(self) -> None:
         """Return when the leg hangs up (for racing with other waits)."""
+        ...
+
+    async def wait_transfer(self) -> str:
+        """Return the destination of the next transfer this leg's phone asks for (SIP
+        REFER; the Refer-To user part, "" for an attended transfer). Never returns for a
+        leg that asks none."""
+        ...
+
+    async def transfer_progress(self, accepted: bool) -> None:
+        """Tell the phone how its transfer request ended (accepted: it may hang up)."""
         ...
 
 
@@ -63,3 +80,15 @@ class Telephony(Protocol):
         ...
 
     async def destroy_bridge(self, bridge_id: str) -> None: ...
+
+    async def record_bridge(self, bridge_id: str, name: str) -> str:
+        """Record the bridge's mixed audio as ``name``; returns the file name (``name.wav``).
+
+        Raises RecordingFailed when the engine refuses.
+        """
+        ...
+
+    async def stop_recording(self, name: str, timeout: float) -> float | None:
+        """Stop recording ``name`` (if still running) and wait up to ``timeout`` for the
+        file to be complete; returns its duration in seconds, or None if it never finished."""
+        ...

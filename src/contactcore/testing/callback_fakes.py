@@ -176,6 +176,13 @@ class FakeLeg:
     async def wait_hangup(self) -> None:
         await self._gone.wait()
 
+    async def wait_transfer(self) -> str:
+        await asyncio.Event().wait()  # this phone never asks for a transfer
+        return ""
+
+    async def transfer_progress(self, accepted: bool) -> None:
+        pass
+
 
 @dataclass
 class Answer:
@@ -226,6 +233,12 @@ class FakeTelephony:
 
     async def destroy_bridge(self, bridge_id: str) -> None:
         pass
+
+    async def record_bridge(self, bridge_id: str, name: str) -> str:
+        return f"{name}.wav"
+
+    async def stop_recording(self, name: str, timeout: float) -> float | None:
+        return None
 
 
 @dataclass

@@ -10,6 +10,7 @@ database (``interactions``).
 from __future__ import annotations
 
 import asyncio
+import math
 import struct
 import subprocess
 import time
@@ -53,6 +54,52 @@ class Keys:
 
     after_ms: int
     keys: str
+
+
+@dataclass(frozen=True)
+class Tone:
+    """Send ``seconds`` of a steady tone (PCMU RTP) ``after_ms`` after the previous step:
+    something a recording of the call must contain."""
+
+    after_ms: int
+    seconds: float = 3.0
+    hz: float = 440.0
+
+
+def ulaw(sample: int) -> int:
+    """G.711 mu-law of one 16-bit sample (the standard segment encoding)."""
+    sign = 0x80 if sample < 0 else 0
+    magnitude = min(abs(sample), 32635) + 0x84
+    exponent = 7
+    while exponent > 0 and not magnitude & (0x4000 >> (7 - exponent)):
+        exponent -= 1
+    mantissa = (magnitude >> (exponent + 3)) & 0x0F
+    return ~(sign | exponent << 4 | mantissa) & 0xFF
+
+
+def tone_pcap(path: Path, seconds: float, hz: float, first_seq: int = 20000) -> Path:
+    """A pcap of RTP packets (PCMU, 20 ms each) carrying a sine tone, for SIPp's
+    ``play_pcap_audio``; sequence numbers and timestamps start beyond any key press."""
+    frames = round(seconds * 50)
+    out = bytearray(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+    for n in range(frames):
+        payload = bytes(
+            ulaw(round(8000 * math.sin(2 * math.pi * hz * (n * 160 + i) / 8000)))
+            for i in range(160)
+        )
+        rtp = struct.pack("!BBHII", 0x80, 0, (first_seq + n) & 0xFFFF, 4_000_000 + n * 160, 0x5EED)
+        udp = struct.pack("!HHHH", 6000, 6000, 8 + len(rtp) + len(payload), 0)
+        total = 20 + len(udp) + len(rtp) + len(payload)
+        ip = struct.pack(
+            "!BBHHHBBH4s4s", 0x45, 0, total, n & 0xFFFF, 0, 64, 17, 0,
+            bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1]),
+        )  # fmt: skip
+        frame = b"\0" * 12 + b"\x08\x00" + ip + udp + rtp + payload
+        usec = n * 20_000
+        out += struct.pack("<IIII", 1 + usec // 1_000_000, usec % 1_000_000, len(frame), len(frame))
+        out += frame
+    path.write_bytes(bytes(out))
+    return path
 
 
 _CALLER_HEAD = """<?xml version="1.0" encoding="UTF-8"?>
@@ -171,7 +218,7 @@ def numbered_dtmf_pcap(key: str, press: int, out_dir: Path) -> Path:
 
 
 def caller_script(
-    path: Path, steps: Sequence[Keys], *, hangs_up: bool = True, name: str = "keys"
+    path: Path, steps: Sequence[Keys | Tone], *, hangs_up: bool = True, name: str = "keys"
 ) -> Path:
     """Write a SIPp caller that presses keys on a schedule, then hangs up or waits.
 
@@ -184,6 +231,11 @@ def caller_script(
     press = 0
     for step in steps:
         gap = step.after_ms
+        if isinstance(step, Tone):
+            pcap = tone_pcap(path.parent / f"tone{press:02d}.pcap", step.seconds, step.hz)
+            body.append(f'  <pause milliseconds="{gap}"/>\n')
+            body.append(f'  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>\n')
+            continue
         for key in step.keys:
             pcap = numbered_dtmf_pcap(key, press, path.parent)
             press += 1
@@ -233,13 +285,15 @@ class VoicePlatform:
         calls: int = 1,
         talk_ms: int | None = None,
         timeout_s: float = 90.0,
+        extra_args: Sequence[str] = (),
     ) -> subprocess.Popen[str]:
         """An agent's phone on ``port`` taking ``calls`` calls with ``scenario``.
 
         ``agent_answer.xml`` answers and talks until hung up; ``agent_auto_answer.xml``
         answers, talks ``talk_ms`` and hangs up; ``agent_no_answer.xml`` rings until
-        cancelled. Several agents may register from the same port: one phone then
-        takes the calls of all of them.
+        cancelled; ``agent_refer.xml`` answers, talks ``talk_ms`` and blind-transfers by
+        SIP REFER to ``extra_args=["-key", "refer_to", "<queue>"]``. Several agents may
+        register from the same port: one phone then takes the calls of all of them.
         """
         argv = [
             "sipp", "-sf", str(SIPP_DIR / scenario),
@@ -250,7 +304,7 @@ class VoicePlatform:
         ]  # fmt: skip
         if talk_ms is not None:
             argv += ["-d", str(talk_ms)]
-        argv.append(self.sandbox.sip_target)
+        argv += [*extra_args, self.sandbox.sip_target]
         return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     async def interactions(self, count: int = 1, timeout: float = 15.0) -> list[InteractionRecord]:
@@ -305,6 +359,27 @@ class VoicePlatform:
         finally:
             await db.close()
 
+    async def api(
+        self, username: str, method: str, path: str, body: Any = None, *, web_url: str = ""
+    ) -> tuple[int, Any]:
+        """Call the controller's JSON API (or the one at ``web_url``) as ``username`` (demo
+        password): (status, JSON).
+
+        Logs in with a session cookie, so the controller must run with
+        ``CONTACTCORE_WEB__COOKIE_SECURE=false`` (plain HTTP on loopback)."""
+        import aiohttp
+
+        base = web_url or self.controller.web_url
+        # unsafe: keep cookies from an IP address (the controller listens on 127.0.0.1)
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            login = {"username": username, "password": f"demo-{username}"}
+            async with http.post(f"{base}/api/v1/auth/login", json=login) as resp:
+                assert resp.status == 200, await resp.text()
+                csrf = (await resp.json())["csrf_token"]
+            headers = {"X-CSRF-Token": csrf}
+            async with http.request(method, base + path, json=body, headers=headers) as resp:
+                return resp.status, await resp.json()
+
     async def agent_doc(self, agent_id: str) -> dict[str, Any]:
         """The engine's raw view of one agent (presence ``pr``, reason ``rs``, ...)."""
         state = await self.routing.store.read_state()
@@ -320,6 +395,21 @@ class VoicePlatform:
                 return waiting
             if time.monotonic() > deadline:
                 raise AssertionError(f"{queue}: {len(waiting)} waiting, not {count}, in {timeout}s")
+            await asyncio.sleep(0.1)
+
+    async def wait_call_in_hand(self, agent_id: str, timeout: float = 30.0) -> str:
+        """Wait until ``agent_id`` holds an answered voice task; returns its id."""
+        deadline = time.monotonic() + timeout
+        while True:
+            held = [
+                t.task_id
+                for t in await self.routing.work_in_hand(agent_id)
+                if t.channel == "voice" and t.state == "assigned"
+            ]
+            if held:
+                return held[0]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"agent {agent_id} holds no call after {timeout}s")
             await asyncio.sleep(0.1)
 
     async def waiting_tasks(self) -> dict[str, list[str]]:

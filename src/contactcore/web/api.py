@@ -13,12 +13,15 @@ from dataclasses import dataclass
 from aiohttp import web
 from pydantic import BaseModel
 
-from contactcore.acd.model import AgentConfig, AgentLive, Presence
+from contactcore.acd.model import AgentConfig, AgentLive, Presence, WorkItem
 from contactcore.acd.service import RoutingService
 from contactcore.callback.model import Callback
 from contactcore.callback.service import CallbackService
+from contactcore.channels.voice_transfer import VoiceTransfers
 from contactcore.core.auth import ROLES, SUPERVISORS, StaffMember
-from contactcore.errors import DependencyUnavailable, NotFound
+from contactcore.core.desk import Disposition
+from contactcore.errors import Conflict, DependencyUnavailable, InvalidInput, NotFound
+from contactcore.web import desk
 from contactcore.web import schemas as s
 from contactcore.web.auth import (
     AUTH,
@@ -40,6 +43,7 @@ EVERYONE = frozenset(ROLES)
 
 ROUTING = web.AppKey("routing", RoutingService)
 CALLBACKS = web.AppKey("callbacks", CallbackService)
+TRANSFERS = web.AppKey("transfers", VoiceTransfers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +59,8 @@ class Endpoint:
     tag: str = "api"
     query: tuple[str, ...] = ()
     required_query: tuple[str, ...] = ()
-    more_statuses: tuple[int, ...] = ()  # documented beside ``status`` and the usual errors
+    errors: tuple[int, ...] = ()  # documented beyond the usual 400/401/403/404/409
+    also_ok: tuple[int, ...] = ()  # other success statuses with the same body
 
 
 def _json(model: BaseModel, status: int = 200) -> web.Response:
@@ -235,6 +240,30 @@ async def put_skills(request: web.Request) -> web.Response:
     return _json(_me(after))
 
 
+async def post_transfer(request: web.Request) -> web.Response:
+    agent_id = request.match_info["agent_id"]
+    member = require_self_or(request, agent_id, SUPERVISORS)
+    body = await s.parse(request, s.TransferIn)
+    transfers = request.app.get(TRANSFERS)
+    if transfers is None:
+        raise DependencyUnavailable("transfers: this server does not carry calls")
+    done = await transfers.request(agent_id, body.queue, member.id)
+    await audit(
+        request, "call.transfer", done.task_id, {"queue": done.from_queue}, {"queue": body.queue}
+    )
+    return _json(
+        s.TransferOut(
+            agent_id=agent_id,
+            task_id=done.task_id,
+            from_queue=done.from_queue,
+            queue=done.to_queue,
+            interaction_id=done.interaction_id,
+            status="requested",
+        ),
+        status=202,
+    )
+
+
 # -- queues and tasks -------------------------------------------------------------------------
 async def list_queues(request: web.Request) -> web.Response:
     out = []
@@ -331,6 +360,169 @@ async def list_callbacks(request: web.Request) -> web.Response:
     return _json(s.CallbacksOut(callbacks=[_callback_out(c) for c in pending]))
 
 
+# -- agent desktop and supervisor console ------------------------------------------------------
+class DeskConflict(Conflict):
+    error_id = "desk.refused"
+
+
+async def _known_agent(request: web.Request, agent_id: str) -> StaffMember:
+    require_self_or(request, agent_id, SUPERVISORS)
+    target = await request.app[AUTH].staff.member(agent_id)
+    if target is None:
+        raise NotFound(f"agent_id: agent {agent_id} not found", agent_id=agent_id)
+    return target
+
+
+async def _work_item(routing: RoutingService, agent_id: str, task_id: str) -> WorkItem:
+    work = await routing.agent_work(agent_id)
+    item = next((t for t in work.tasks if t.task_id == task_id), None)
+    if item is None:
+        raise NotFound(
+            f"task_id: task {task_id} is not offered to or held by agent {agent_id}",
+            task_id=task_id,
+        )
+    return item
+
+
+def _not_by_phone(item: WorkItem, what: str) -> None:
+    if item.channel in desk.PHONE_CHANNELS:
+        raise DeskConflict(f"task_id: task {item.task_id} is a call; {what}", task_id=item.task_id)
+
+
+async def get_work(request: web.Request) -> web.Response:
+    agent_id = request.match_info["agent_id"]
+    await _known_agent(request, agent_id)
+    routing = request.app[ROUTING]
+    work = await routing.agent_work(agent_id)
+    return _json(await desk.work_view(request.app[desk.DESK], work, routing.clock.now()))
+
+
+async def accept_task(request: web.Request) -> web.Response:
+    agent_id, task_id = request.match_info["agent_id"], request.match_info["task_id"]
+    await _known_agent(request, agent_id)
+    routing = request.app[ROUTING]
+    item = await _work_item(routing, agent_id, task_id)
+    _not_by_phone(item, "it is accepted by answering the phone")
+    await routing.accept(task_id, agent_id)
+    await audit(request, "task.accept", task_id, {"agent": agent_id}, {"state": "assigned"})
+    return _json(s.TaskActionOut(task_id=task_id, state="assigned"))
+
+
+async def reject_task(request: web.Request) -> web.Response:
+    agent_id, task_id = request.match_info["agent_id"], request.match_info["task_id"]
+    await _known_agent(request, agent_id)
+    body = await s.parse(request, s.RejectIn)
+    routing = request.app[ROUTING]
+    item = await _work_item(routing, agent_id, task_id)
+    _not_by_phone(
+        item, "decline it on the phone (the phone keeps ringing until it is declined or times out)"
+    )
+    await routing.reject(task_id, agent_id, body.reason or "rejected")
+    await audit(request, "task.reject", task_id, {"agent": agent_id}, {"reason": body.reason})
+    return _json(s.TaskActionOut(task_id=task_id, state="rejected"))
+
+
+async def complete_task(request: web.Request) -> web.Response:
+    agent_id, task_id = request.match_info["agent_id"], request.match_info["task_id"]
+    await _known_agent(request, agent_id)
+    routing = request.app[ROUTING]
+    item = await _work_item(routing, agent_id, task_id)
+    _not_by_phone(item, "it ends when either side hangs up")
+    await routing.finish(task_id, agent_id)
+    interaction = item.attributes.get("interaction_id")
+    if isinstance(interaction, str):
+        await request.app[desk.DESK].record_completion(
+            task_id, agent_id, interaction, item.queue_id, routing.clock.now()
+        )
+    await audit(request, "task.complete", task_id, {"agent": agent_id}, {"state": "completed"})
+    return _json(s.TaskActionOut(task_id=task_id, state="completed"))
+
+
+async def post_wrapup(request: web.Request) -> web.Response:
+    agent_id = request.match_info["agent_id"]
+    await _known_agent(request, agent_id)
+    body = await s.parse(request, s.WrapUpIn)
+    routing = request.app[ROUTING]
+    work = await routing.agent_work(agent_id)
+    wrapping = any(w.task_id == body.task_id for w in work.wrapups)
+    held = next((t for t in work.tasks if t.task_id == body.task_id), None)
+    if not wrapping and (held is None or held.state != "assigned"):
+        # wrap-up time may run out while the note is typed: a task this agent finished
+        # today still takes its disposition
+        done = await request.app[desk.DESK].events_since(
+            desk.day_start(routing.clock.now()), ("task.completed",), agent_id
+        )
+        if not any(e.task_id == body.task_id for e in done):
+            raise DeskConflict(
+                f"task_id: task {body.task_id} is not in wrap-up, in the hands of {agent_id} "
+                "or finished by them today",
+                task_id=body.task_id,
+            )
+    interaction = held.attributes.get("interaction_id") if held else None
+    stored = await request.app[desk.DESK].record_disposition(
+        Disposition(
+            task_id=body.task_id,
+            agent_id=agent_id,
+            code=body.disposition,
+            note=body.note,
+            at=routing.clock.now(),
+            interaction_id=interaction if isinstance(interaction, str) else None,
+            queue_id=held.queue_id if held else None,
+        )
+    )
+    ended = wrapping and body.end
+    if ended:
+        await routing.end_wrapup(agent_id)
+    log.info("agent %s: task %s disposition %s", agent_id, body.task_id, body.disposition)
+    await audit(
+        request, "task.wrapup", body.task_id, {"agent": agent_id}, body.model_dump(mode="json")
+    )
+    return _json(
+        s.WrapUpDoneOut(
+            task_id=body.task_id,
+            disposition=body.disposition,
+            interaction_id=stored,
+            wrapup_ended=ended,
+        )
+    )
+
+
+async def get_agent_stats(request: web.Request) -> web.Response:
+    agent_id = request.match_info["agent_id"]
+    await _known_agent(request, agent_id)
+    now = request.app[ROUTING].clock.now()
+    return _json(await desk.agent_stats(request.app[desk.DESK], agent_id, now))
+
+
+async def get_wallboard(request: web.Request) -> web.Response:
+    routing = request.app[ROUTING]
+    stats = await routing.live_numbers()
+    return _json(await desk.wallboard(request.app[desk.DESK], stats, routing.clock.now()))
+
+
+async def get_audit(request: web.Request) -> web.Response:
+    raw = request.query.get("limit", "100")
+    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+        raise InvalidInput(f"limit: {raw!r} is not a whole number from 1 to 1000", field="limit")
+    entries = await request.app[AUTH].audit.recent(int(raw))
+    return _json(
+        s.AuditOut(
+            entries=[
+                s.AuditEntryOut(
+                    at=e.at,
+                    actor_id=e.actor_id,
+                    actor_role=e.actor_role,
+                    action=e.action,
+                    target=e.target,
+                    before=e.before,
+                    after=e.after,
+                )
+                for e in entries
+            ]
+        )
+    )
+
+
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", "/api/v1/auth/login", login, "Log in; sets the session cookie",
              frozenset(), s.LoginIn, s.LoginOut, tag="auth"),
@@ -348,6 +540,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("PUT", "/api/v1/agents/{agent_id}/skills", put_skills,
              "Replace skills and channel capacities (stored and routed at once)",
              SUPERVISORS, s.SkillsIn, s.MeOut, tag="agents"),
+    Endpoint("POST", "/api/v1/agents/{agent_id}/transfer", post_transfer,
+             "Blind-transfer the call the agent holds to another queue (agents: their own)",
+             EVERYONE, s.TransferIn, s.TransferOut, status=202, tag="agents", errors=(422, 503)),
     Endpoint("GET", "/api/v1/queues", list_queues,
              "Live numbers per queue: waiting, longest wait, EWT, agents by state",
              EVERYONE, None, s.QueuesOut, tag="queues"),
@@ -356,11 +551,35 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("PUT", "/api/v1/tasks/{task_id}", put_task,
              "Change a waiting task's priority or move it to another queue",
              SUPERVISORS, s.TaskIn, s.TaskOut, tag="queues"),
+    # -- agent desktop and supervisor console
+    Endpoint("GET", "/api/v1/agents/{agent_id}/work", get_work,
+             "The agent's offers and work in hand with customer context, and wrap-ups",
+             EVERYONE, None, s.WorkOut, tag="desk"),
+    Endpoint("POST", "/api/v1/agents/{agent_id}/tasks/{task_id}/accept", accept_task,
+             "Accept an offer (not a call: the phone's answer accepts it)",
+             EVERYONE, None, s.TaskActionOut, tag="desk"),
+    Endpoint("POST", "/api/v1/agents/{agent_id}/tasks/{task_id}/reject", reject_task,
+             "Reject an offer: it goes back to its place for the next agent (not a call)",
+             EVERYONE, s.RejectIn, s.TaskActionOut, tag="desk"),
+    Endpoint("POST", "/api/v1/agents/{agent_id}/tasks/{task_id}/complete", complete_task,
+             "Finish a task in hand (wrap-up follows); a call ends by hanging up",
+             EVERYONE, None, s.TaskActionOut, tag="desk"),
+    Endpoint("POST", "/api/v1/agents/{agent_id}/wrapup", post_wrapup,
+             "Store a disposition and note with the task's interaction; end wrap-up early",
+             EVERYONE, s.WrapUpIn, s.WrapUpDoneOut, tag="desk"),
+    Endpoint("GET", "/api/v1/agents/{agent_id}/stats", get_agent_stats,
+             "The agent's own numbers for today", EVERYONE, None, s.AgentStatsOut, tag="desk"),
+    Endpoint("GET", "/api/v1/wallboard", get_wallboard,
+             "Per queue: live numbers plus service level, answered and abandoned today",
+             SUPERVISORS, None, s.WallboardOut, tag="desk"),
+    Endpoint("GET", "/api/v1/audit", get_audit, "The audit log, newest first",
+             SUPERVISORS, None, s.AuditOut, tag="desk", query=("limit",)),
+    # -- callbacks
     Endpoint("POST", "/api/v1/callbacks", post_callback,
              "Schedule a callback for a time window inside the queue's business hours "
              "(one per number and queue: a second request updates the first, 200)",
              EVERYONE, s.CallbackIn, s.CallbackOut, status=201, tag="callbacks",
-             more_statuses=(200, 422)),
+             errors=(422,), also_ok=(200,)),
     Endpoint("GET", "/api/v1/callbacks", list_callbacks,
              "Pending callbacks (supervisors: all; agents: those offered to them)",
              EVERYONE, None, s.CallbacksOut, tag="callbacks"),

@@ -10,9 +10,11 @@ from prometheus_client import CollectorRegistry
 
 from contactcore.acd.service import RoutingService
 from contactcore.callback.service import CallbackService
+from contactcore.channels.voice_transfer import VoiceTransfers
 from contactcore.core.auth import SUPERVISORS
+from contactcore.core.desk import DeskHistory
 from contactcore.core.ports import EventFeed
-from contactcore.web import api, health, live, openapi, wfm
+from contactcore.web import api, desk, health, live, openapi, pages, wfm
 from contactcore.web.auth import AUTH, Auth, auth_middleware
 from contactcore.web.errors import errors_middleware
 from contactcore.wfm.service import WfmService
@@ -20,12 +22,15 @@ from contactcore.wfm.service import WfmService
 
 @dataclass(frozen=True, slots=True)
 class ApiServices:
-    """What the JSON API needs; ``feed`` (the live event stream) enables ``/api/v1/ws``."""
+    """What the JSON API needs; ``feed`` (the live event stream) enables ``/api/v1/ws``;
+    without ``transfers`` a transfer request answers 503."""
 
     auth: Auth
     routing: RoutingService
+    desk: DeskHistory
     feed: EventFeed | None = None
     callbacks: CallbackService | None = None
+    transfers: VoiceTransfers | None = None
 
 
 API_ENDPOINTS: web.AppKey[tuple[api.Endpoint, ...]] = web.AppKey("api_endpoints")
@@ -42,6 +47,9 @@ def _add_api(app: web.Application, services: ApiServices, planning: WfmService |
     app[api.ROUTING] = services.routing
     if services.callbacks is not None:
         app[api.CALLBACKS] = services.callbacks
+    if services.transfers is not None:
+        app[api.TRANSFERS] = services.transfers
+    app[desk.DESK] = services.desk
     endpoints = list(api.ENDPOINTS)
     endpoints.append(
         api.Endpoint(
@@ -74,6 +82,7 @@ def _add_api(app: web.Application, services: ApiServices, planning: WfmService |
     if services.feed is not None:
         app[live.LIVE_HUB] = live.LiveHub(services.feed)
         app.cleanup_ctx.append(live.hub_lifetime)
+        app.on_shutdown.append(live.close_sockets)
         endpoints.append(
             api.Endpoint(
                 "GET",
@@ -103,6 +112,7 @@ def build_web_app(
     health.add_routes(app)
     if services is not None:
         _add_api(app, services, planning)
+        pages.add_routes(app)
     elif planning is not None:
         wfm.add_routes(app, planning)
     return app

@@ -13,9 +13,9 @@ log = logging.getLogger(__name__)
 
 STATUS: tuple[tuple[type[ContactcoreError], int], ...] = (
     (InvalidInput, 400),
+    (Unprocessable, 422),
     (NotFound, 404),
     (Conflict, 409),
-    (Unprocessable, 422),
 )
 
 

@@ -36,7 +36,11 @@ class _Client:
 
 
 def visible(member: StaffMember, event: DomainEvent) -> bool:
-    return member.role in SUPERVISORS or event.agent_id == member.id
+    """Supervisors see everything; agents their own events and queues opening or closing
+    (their desktop shows which queues take work)."""
+    if member.role in SUPERVISORS or event.agent_id == member.id:
+        return True
+    return event.type in ("queue.opened", "queue.closed")
 
 
 @dataclass(eq=False)
@@ -125,5 +129,12 @@ async def hub_lifetime(app: web.Application) -> AsyncIterator[None]:
     reader.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await reader
+    await close_sockets(app)
+
+
+async def close_sockets(app: web.Application) -> None:
+    """on_shutdown: close the open sockets first, or the server's graceful stop waits for
+    their handlers (which end only when the browser closes) until its timeout."""
+    hub = app[LIVE_HUB]
     for ws in list(hub.sockets):
         await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")

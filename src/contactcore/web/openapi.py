@@ -19,8 +19,9 @@ _ERRORS = {
     403: "the role may not do this, or the CSRF token is missing or wrong",
     404: "no such agent, queue or task",
     409: "the change contradicts the current state",
-    422: "well-formed but refused by the rules (e.g. a callback outside business hours)",
+    422: "well-formed, but refused now (e.g. a closed queue, a callback outside business hours)",
     429: "too many failed logins; see Retry-After",
+    503: "a service this needs is not available on this server",
 }
 
 
@@ -69,16 +70,14 @@ def build_document(endpoints: list[Endpoint]) -> dict[str, Any]:
             ok |= _json_content(_ref(ep.response, schemas))
         responses: dict[str, Any] = {str(ep.status): ok}
         codes = [400, 404, 409] if ep.roles else [400, 401, 429]
+        codes += list(ep.errors)
         if ep.roles:
             codes += [401, 403]
             op["security"] = [{"session": [], "csrf": []}, {"bearer": []}]
         else:
             op["security"] = []
-        for code in ep.more_statuses:
-            if code < 300:  # another success, e.g. 200 "updated" beside 201 "created"
-                responses[str(code)] = ok
-            else:
-                codes.append(code)
+        for code in ep.also_ok:  # e.g. 200 "updated" beside 201 "created"
+            responses[str(code)] = ok
         for code in sorted(set(codes)):
             responses[str(code)] = {"description": _ERRORS[code], **_json_content(error)}
         op["responses"] = responses

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -217,8 +217,162 @@ class CallbacksOut(BaseModel):
     callbacks: list[CallbackOut]
 
 
+class TransferIn(_Body):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"queue": "billing"}]})
+    queue: str = Field(min_length=1, max_length=64, description="the queue to transfer to")
+
+
+class TransferOut(BaseModel):
+    agent_id: str
+    task_id: str = Field(description="the task of the call being transferred")
+    from_queue: str
+    queue: str = Field(description="the queue the caller is transferred to")
+    interaction_id: str | None
+    status: Literal["requested"] = Field(
+        description="the call's controller carries it out; the new task's routing events "
+        "follow on the live event stream"
+    )
+
+
 class OkOut(BaseModel):
     ok: bool
+
+
+# -- agent desktop and supervisor console --------------------------------------------------
+DispositionCode = Literal["resolved", "follow_up", "escalated", "callback_promised", "no_action"]
+
+
+class PastInteractionOut(BaseModel):
+    id: str
+    channel: str
+    started_at: float
+    ended_at: float | None
+    outcome: str | None
+    queue: str | None
+    disposition: str | None
+
+
+class CustomerOut(BaseModel):
+    id: str | None
+    name: str | None = Field(description="None when the customer is not known")
+    tier: str | None
+    verified: bool
+    ivr_path: list[str] = Field(description="what the caller did before the queue, in words")
+    previous: list[PastInteractionOut] = Field(description="latest interactions, newest first")
+
+
+class WorkTaskOut(BaseModel):
+    task_id: str
+    channel: str
+    queue: str
+    state: Literal["offered", "assigned"]
+    priority: float
+    waited_s: float = Field(description="since the task first entered a queue")
+    offer_deadline: float | None = Field(description="epoch seconds; None once accepted")
+    customer: CustomerOut
+    attributes: dict[str, Any]
+    actions: list[Literal["accept", "reject", "complete", "transfer"]] = Field(
+        description="what the desktop may do with it now (a call is answered on the phone)"
+    )
+
+
+class WrapUpOut(BaseModel):
+    task_id: str
+    channel: str
+    until: float | None = Field(description="when wrap-up ends by itself (epoch seconds)")
+
+
+class WorkOut(BaseModel):
+    agent_id: str
+    logged_in: bool
+    presence: Literal["available", "not_ready", "offline"]
+    reason: str | None
+    state: Literal["available", "busy", "wrap_up", "not_ready", "offline"]
+    tasks: list[WorkTaskOut]
+    wrapups: list[WrapUpOut]
+
+
+class RejectIn(_Body):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "wrong language"}, {}]})
+    reason: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class TaskActionOut(BaseModel):
+    task_id: str
+    state: Literal["assigned", "rejected", "completed"]
+
+
+class WrapUpIn(_Body):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"task_id": "tk_01example", "disposition": "resolved", "note": "refund sent"},
+                {"task_id": "tk_01example", "disposition": "follow_up", "end": False},
+            ]
+        }
+    )
+    task_id: str = Field(min_length=1, max_length=40)
+    disposition: DispositionCode
+    note: str = Field(default="", max_length=2000)
+    end: bool = Field(default=True, description="end wrap-up now (the agent is ready again)")
+
+
+class WrapUpDoneOut(BaseModel):
+    task_id: str
+    disposition: str
+    interaction_id: str | None = Field(description="the interaction it was stored with")
+    wrapup_ended: bool
+
+
+class AgentStatsOut(BaseModel):
+    agent_id: str
+    since: float = Field(description="start of today (00:00 UTC), epoch seconds")
+    offered: int
+    accepted: int
+    rejected: int
+    missed: int = Field(description="offers that rang out or timed out (RONA)")
+    completed: int
+    handle_time_s: float = Field(description="total handle time of the completed tasks")
+    average_handle_time_s: float | None
+    completed_by_channel: dict[str, int]
+
+
+class WallboardQueueOut(BaseModel):
+    name: str
+    open: bool
+    waiting: int
+    longest_wait_s: float
+    ewt_s: float = Field(description="estimated wait of a task joining now; -1 while unknown")
+    ewt_method: str
+    service_level_s: float = Field(description="answer threshold of the service level")
+    service_level_pct: float | None = Field(
+        description="today: answered within the threshold / (answered + abandoned); "
+        "None before the first"
+    )
+    answered: int
+    abandoned: int
+    answered_in_sl: int
+    agents: dict[str, int] = Field(description="agents serving the queue, by state")
+    tasks: list[TaskPositionOut]
+
+
+class WallboardOut(BaseModel):
+    since: float = Field(description="start of today (00:00 UTC), epoch seconds")
+    queues: list[WallboardQueueOut]
+
+
+class AuditEntryOut(BaseModel):
+    at: float
+    actor_id: str
+    actor_role: str
+    action: str
+    target: str
+    before: dict[str, Any]
+    after: dict[str, Any]
+
+
+class AuditOut(BaseModel):
+    entries: list[AuditEntryOut] = Field(description="newest first")
 
 
 def _where(loc: tuple[int | str, ...]) -> str:

@@ -72,7 +72,18 @@ class AriEvent:
             return self.channel.id
         if self.playback is not None:
             return self.playback.channel_id
+        if self.type == "ChannelTransfer":  # the leg whose phone sent the REFER
+            source = (self.raw.get("referred_by") or {}).get("source_channel") or {}
+            value = source.get("id")
+            return value if isinstance(value, str) else None
         return None
+
+    @property
+    def transfer_destination(self) -> str | None:
+        """A blind transfer's destination (the Refer-To user part); None for attended."""
+        wanted = (self.raw.get("refer_to") or {}).get("requested_destination") or {}
+        value = wanted.get("destination")
+        return value if isinstance(value, str) and value else None
 
     @property
     def digit(self) -> str | None:

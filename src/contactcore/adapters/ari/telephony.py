@@ -26,13 +26,17 @@ from contactcore.core.telephony import (
     PlayResult,
     gather_digits,
 )
-from contactcore.core.voice import CallHandler
+from contactcore.core.voice import CallHandler, RecordingFailed
 
 log = logging.getLogger(__name__)
 
 # A playback whose end event was lost (e.g. during a reconnect) must not hold a call
 # forever; prompts are far shorter than this.
 MAX_PLAYBACK_SECONDS = 600.0
+
+TRANSFER_HANDLING = "PJSIP_TRANSFER_HANDLING()"
+RECORDING_FORMAT = "wav"
+RECORDING_EVENTS = frozenset({"RecordingStarted", "RecordingFinished", "RecordingFailed"})
 
 
 class AriLeg:
@@ -45,6 +49,7 @@ class AriLeg:
         self._playbacks: dict[str, asyncio.Future[None]] = {}
         self._gone = asyncio.Event()
         self._entered = asyncio.Event()  # StasisStart seen (for originated legs)
+        self._transfers: asyncio.Queue[str] = asyncio.Queue()  # blind REFER destinations
         self.hangup_cause: int | None = None
 
     # -- identity ---------------------------------------------------------
@@ -83,6 +88,13 @@ class AriLeg:
             if event.channel is not None:
                 self._channel = event.channel
             self._entered.set()
+        elif kind == "ChannelTransfer":
+            if event.raw.get("state"):  # our own transfer_progress, reported back
+                return
+            destination = event.transfer_destination
+            log.info("leg %s: phone asks to transfer to %r", self.id, destination)
+            # "" for an attended transfer (no destination): the owner declines it
+            self._transfers.put_nowait(destination or "")
         elif kind in HANGUP_EVENTS:
             if event.cause is not None:
                 self.hangup_cause = event.cause
@@ -231,6 +243,18 @@ class AriLeg:
     async def wait_hangup(self) -> None:
         await self._gone.wait()
 
+    async def wait_transfer(self) -> str:
+        return await self._transfers.get()
+
+    async def transfer_progress(self, accepted: bool) -> None:
+        state = "channel_answered" if accepted else "channel_declined"
+        try:
+            await self._t.client.request(
+                "POST", f"/channels/{self.id}/transfer_progress", {"states": state}
+            )
+        except AriError as exc:  # the phone may have hung up already
+            log.info("leg %s: transfer progress %s not sent: %s", self.id, state, exc)
+
 
 class AriTelephony:
     """Owns the ARI event stream and every leg in the Stasis app."""
@@ -257,6 +281,8 @@ class AriTelephony:
         self._legs: dict[str, AriLeg] = {}
         self._handler: CallHandler | None = None
         self._calls: set[asyncio.Task[None]] = set()
+        # live recordings by name: resolved with the recording object when it ends
+        self._recordings: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self.accepting = True
         self.calls_started = 0
         self.calls_refused = 0
@@ -294,6 +320,9 @@ class AriTelephony:
 
     # -- dispatch ---------------------------------------------------------------
     def _on_event(self, event: AriEvent) -> None:
+        if event.type in RECORDING_EVENTS:
+            self._on_recording(event)
+            return
         channel_id = event.channel_id
         if channel_id is None:
             return
@@ -378,6 +407,10 @@ class AriTelephony:
             "callerId": caller_id,
             "timeout": max(1, int(timeout)),
         }
+        if endpoint.upper().startswith("PJSIP/"):
+            # A phone's REFER becomes a ChannelTransfer event for its owner; Asterisk's own
+            # handling would take the caller out of the application.
+            variables = {TRANSFER_HANDLING: "ari-only", **(variables or {})}
         try:
             body = {"variables": variables} if variables else None
             try:
@@ -431,3 +464,60 @@ class AriTelephony:
     async def destroy_bridge(self, bridge_id: str) -> None:
         with contextlib.suppress(AriNotFound):
             await self.client.request("DELETE", f"/bridges/{bridge_id}")
+
+    # -- recording --------------------------------------------------------------
+    def _on_recording(self, event: AriEvent) -> None:
+        recording = event.raw.get("recording") or {}
+        name = recording.get("name", "")
+        log.info("recording %s: %s", name, event.type)
+        if event.type == "RecordingStarted":
+            return
+        done = self._recordings.get(name)
+        if done is not None and not done.done():
+            done.set_result(dict(recording, state=event.type))
+
+    async def record_bridge(self, bridge_id: str, name: str) -> str:
+        """Record a bridge (Asterisk writes ``<spool>/recording/<name>.wav``)."""
+        self._recordings[name] = asyncio.get_running_loop().create_future()
+        try:
+            await self.client.request(
+                "POST",
+                f"/bridges/{bridge_id}/record",
+                {
+                    "name": name,
+                    "format": RECORDING_FORMAT,
+                    "ifExists": "fail",
+                    "beep": "false",
+                    "terminateOn": "none",
+                },
+            )
+        except AriError as exc:
+            self._recordings.pop(name, None)
+            raise RecordingFailed(
+                f"bridge {bridge_id} could not be recorded as {name}: {exc.message} "
+                "(does the recording directory exist in Asterisk's spool?)",
+                bridge_id=bridge_id,
+                name=name,
+            ) from exc
+        return f"{name}.{RECORDING_FORMAT}"
+
+    async def stop_recording(self, name: str, timeout: float) -> float | None:
+        done = self._recordings.get(name)
+        if done is None:
+            return None
+        try:
+            if not done.done():
+                with contextlib.suppress(AriNotFound, AriConflict):  # already over
+                    await self.client.request("POST", f"/recordings/live/{name}/stop")
+            async with asyncio.timeout(timeout):
+                recording = await asyncio.shield(done)
+        except (AriError, TimeoutError) as exc:
+            log.warning("recording %s: no end seen (%s)", name, exc)
+            return None
+        finally:
+            self._recordings.pop(name, None)
+        if recording.get("state") == "RecordingFailed":
+            log.warning("recording %s failed: %s", name, recording.get("cause"))
+            return None
+        duration = recording.get("duration")
+        return float(duration) if isinstance(duration, int | float) else 0.0

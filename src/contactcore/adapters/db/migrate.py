@@ -90,16 +90,21 @@ async def _run(url: str, work: Callable[[Connection], T]) -> T:
     engine = build_engine(url, foreign_keys=False)
     try:
         # Reaching the database is checked apart, so that a failure there reads as
-        # "unavailable" and a failure of a migration itself as what it is.
-        await check_connection(engine, url)
-        async with _sqlite_file_lock(url), engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
-            else:
-                # The driver never opens a transaction before DDL; opening one ourselves
-                # makes a failed migration leave nothing behind, as on PostgreSQL.
-                await conn.exec_driver_sql("BEGIN IMMEDIATE")
-            return await conn.run_sync(work)
+        # "unavailable" and a failure of a migration itself as what it is; inside the
+        # lock, because SQLite's switch to WAL on a first connection does not wait for
+        # a migrating process.
+        async with _sqlite_file_lock(url):
+            await check_connection(engine, url)
+            async with engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    await conn.exec_driver_sql(
+                        f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})"
+                    )
+                else:
+                    # The driver never opens a transaction before DDL; opening one ourselves
+                    # makes a failed migration leave nothing behind, as on PostgreSQL.
+                    await conn.exec_driver_sql("BEGIN IMMEDIATE")
+                return await conn.run_sync(work)
     except (OSError, TimeoutError) as exc:
         raise unavailable(url, exc) from None
     except SQLAlchemyError as exc:

@@ -177,6 +177,8 @@ interaction_events = Table(
     Column("queue_id", ID),
     Column("payload", JSON, nullable=False),
     Index("ix_interaction_events_timeline", "interaction_id", "at", "seq"),
+    Index("ix_interaction_events_at", "at"),
+    Index("ix_interaction_events_task_id", "task_id"),
 )
 
 tasks = Table(

@@ -98,6 +98,34 @@ class RedisRoutingStore:
         n = await self.client.exists(k.key("queues"), k.key("agents"), k.key("tasks"))
         return int(n) == 0
 
+    async def read_agent_work(self, agent_id: str) -> dict[str, Any]:
+        """One agent's hash, the hashes of its tasks and its wrap-ups, read in one MULTI."""
+        k = self.keys
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hgetall(k.key("agent", agent_id))
+        pipe.smembers(k.key("agent_tasks", agent_id))
+        pipe.smembers(k.key("agent_wraps", agent_id))
+        agent_raw, task_ids, wrap_members = await pipe.execute()
+        tids = sorted(_s(t) for t in task_ids)
+        members = sorted(_s(m) for m in wrap_members)
+        pipe = self.client.pipeline(transaction=True)
+        for t in tids:
+            pipe.hgetall(k.key("task", t))
+        for m in members:
+            pipe.zscore(k.key("wraps"), m)
+        res = await pipe.execute() if tids or members else []
+        tasks = {
+            t: {_s(f): _s(v) for f, v in h.items()}
+            for t, h in zip(tids, res[: len(tids)], strict=True)
+            if h
+        }
+        wraps = []
+        for m, until in zip(members, res[len(tids) :], strict=True):
+            _agent, task, channel = [*m.split("|"), "", ""][:3]
+            wraps.append({"task": task, "channel": channel, "until": until})
+        agent = {_s(f): _s(v) for f, v in agent_raw.items()}
+        return {"agent": agent, "tasks": tasks, "wraps": wraps}
+
     async def read_state(self) -> dict[str, Any]:
         """Snapshot for live numbers, read in one MULTI so the parts agree with each other."""
         k = self.keys

@@ -1,0 +1,149 @@
+"""What the agent desktop and the supervisor console show, assembled from the routing
+engine's live state and the stored history (the handlers in web/api.py stay thin).
+
+"Today" starts at 00:00 UTC: one day boundary for every queue and agent, so the numbers
+of a queue and of the agents serving it add up.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from aiohttp import web
+
+from contactcore.acd.model import AgentWork, QueueStats, WorkItem
+from contactcore.core.desk import DeskHistory, QueueDay
+from contactcore.web import schemas as s
+
+DESK = web.AppKey[DeskHistory]("desk")
+
+DAY_S = 86400.0
+PREVIOUS_LIMIT = 5
+# Channels whose offers the phone answers: the voice channel rings the agent and accepts
+# on answer, so the desktop must not accept, reject or complete them (see docs/api.md).
+PHONE_CHANNELS = frozenset({"voice"})
+
+AGENT_EVENTS = ("task.offered", "task.accepted", "task.rejected", "task.rona", "task.completed")
+
+
+def day_start(now: float) -> float:
+    return now - now % DAY_S
+
+
+def actions(item: WorkItem) -> list[str]:
+    """What the desktop may do with the task now."""
+    if item.channel in PHONE_CHANNELS:
+        return ["transfer"] if item.state == "assigned" else []
+    return ["accept", "reject"] if item.state == "offered" else ["complete"]
+
+
+async def _customer(desk: DeskHistory, item: WorkItem) -> s.CustomerOut:
+    c = item.customer
+    interaction = item.attributes.get("interaction_id")
+    interaction_id = interaction if isinstance(interaction, str) else None
+    name = item.attributes.get("customer_name")
+    if c.id is not None:
+        name = await desk.customer_name(c.id) or name
+    previous = (
+        await desk.previous_interactions(c.id, interaction_id, PREVIOUS_LIMIT) if c.id else []
+    )
+    return s.CustomerOut(
+        id=c.id,
+        name=name if isinstance(name, str) else None,
+        tier=c.tier,
+        verified=c.verified,
+        ivr_path=await desk.ivr_path(interaction_id) if interaction_id else [],
+        previous=[
+            s.PastInteractionOut(
+                id=p.id,
+                channel=p.channel,
+                started_at=p.started_at,
+                ended_at=p.ended_at,
+                outcome=p.outcome,
+                queue=p.queue_id,
+                disposition=p.disposition,
+            )
+            for p in previous
+        ],
+    )
+
+
+async def work_view(desk: DeskHistory, work: AgentWork, now: float) -> s.WorkOut:
+    tasks = []
+    for item in work.tasks:
+        if item.state not in ("offered", "assigned"):
+            continue
+        tasks.append(
+            s.WorkTaskOut(
+                task_id=item.task_id,
+                channel=item.channel,
+                queue=item.queue_id,
+                state="offered" if item.state == "offered" else "assigned",
+                priority=item.priority,
+                waited_s=max(0.0, now - item.enqueued_at),
+                offer_deadline=item.offer_deadline,
+                customer=await _customer(desk, item),
+                attributes=item.attributes,
+                actions=actions(item),
+            )
+        )
+    return s.WorkOut(
+        agent_id=work.agent_id,
+        logged_in=work.logged_in,
+        presence=work.presence.value,
+        reason=work.reason,
+        state=work.state,
+        tasks=tasks,
+        wrapups=[
+            s.WrapUpOut(task_id=w.task_id, channel=w.channel, until=w.until) for w in work.wrapups
+        ],
+    )
+
+
+async def agent_stats(desk: DeskHistory, agent_id: str, now: float) -> s.AgentStatsOut:
+    since = day_start(now)
+    events = await desk.events_since(since, AGENT_EVENTS, agent_id)
+    count = Counter(e.type for e in events)
+    done = [e for e in events if e.type == "task.completed"]
+    handle = sum(float(e.payload.get("handle_time") or 0.0) for e in done)
+    return s.AgentStatsOut(
+        agent_id=agent_id,
+        since=since,
+        offered=count["task.offered"],
+        accepted=count["task.accepted"],
+        rejected=count["task.rejected"],
+        missed=count["task.rona"],
+        completed=len(done),
+        handle_time_s=round(handle, 3),
+        average_handle_time_s=round(handle / len(done), 3) if done else None,
+        completed_by_channel=dict(Counter(str(e.payload.get("channel", "")) for e in done)),
+    )
+
+
+async def wallboard(desk: DeskHistory, stats: list[QueueStats], now: float) -> s.WallboardOut:
+    since = day_start(now)
+    # counted in SQL: consoles re-read this on every event, and a day has many of them
+    days = await desk.queue_counts(since, {q.queue_id: q.service_level_s for q in stats})
+    out = []
+    for q in stats:
+        tasks = [s.TaskPositionOut(**t.model_dump()) for t in q.tasks]
+        day = days.get(q.queue_id, QueueDay())
+        closed = day.answered + day.abandoned
+        out.append(
+            s.WallboardQueueOut(
+                name=q.queue_id,
+                open=q.open,
+                waiting=q.waiting,
+                longest_wait_s=q.longest_wait_s,
+                ewt_s=tasks[-1].ewt_s if tasks else 0.0,
+                ewt_method=q.ewt_method,
+                service_level_s=q.service_level_s,
+                service_level_pct=round(100.0 * day.answered_in_sl / closed, 1) if closed else None,
+                answered=day.answered,
+                abandoned=day.abandoned,
+                answered_in_sl=day.answered_in_sl,
+                agents=q.agents,
+                tasks=tasks,
+            )
+        )
+    return s.WallboardOut(since=since, queues=out)
