@@ -139,3 +139,37 @@ async def test_bad_requests_name_the_field(
     assert resp.status == status, await resp.text()
     assert (await resp.json())["message"].startswith(field)
     assert await env.db.callbacks.list_pending() == []
+
+
+async def test_a_callback_is_answered_on_the_phone_not_on_the_desktop(env: ApiEnv) -> None:
+    """The callback dialler rings the agent's phone and accepts on answer: the desktop
+    shows the offer (with the callbacks) but may not accept, reject, complete or
+    transfer it."""
+    agent = await bearer(env, "agent1001")
+    aid = env.ids["agent1001"]
+    resp = await env.client.put(
+        f"/api/v1/agents/{aid}/presence", json={"presence": "available"}, headers=agent
+    )
+    assert resp.status == 200, await resp.text()
+    sup = await bearer(env, "supervisor")
+    made = await env.client.post(
+        "/api/v1/callbacks",
+        json={"number": "+12025550146", "queue": "general", "window_start": env.clock.now()},
+        headers=sup,
+    )
+    task_id = (await made.json())["task_id"]
+    [offer] = await env.routing.route()
+    assert (offer.task_id, offer.agent_id, offer.channel) == (task_id, aid, "callback")
+    work = await (await env.client.get(f"/api/v1/agents/{aid}/work", headers=agent)).json()
+    assert [(t["task_id"], t["channel"], t["actions"]) for t in work["tasks"]] == [
+        (task_id, "callback", [])
+    ]
+    for action in ("accept", "reject", "complete"):
+        resp = await env.client.post(
+            f"/api/v1/agents/{aid}/tasks/{task_id}/{action}", json={}, headers=agent
+        )
+        assert resp.status == 409, (action, await resp.text())
+        assert (await resp.json())["error"] == "desk.refused"
+    await env.routing.accept(task_id, aid)  # what the dialler does when the phone answers
+    work = await (await env.client.get(f"/api/v1/agents/{aid}/work", headers=agent)).json()
+    assert [t["actions"] for t in work["tasks"]] == [[]], "no transfer of a callback"
