@@ -47,5 +47,9 @@ async def test_voice_load_smoke(
     assert result["dtmf_events"] == 8  # two keys per caller
     delays = result["dtmf_to_prompt_ms"]
     assert delays["samples"] >= 4  # at least the invalid key's prompt, for every caller
-    assert 0 < delays["p50"] <= delays["p99"] < 5000
+    assert 0 < delays["p50"] <= delays["p95"] <= delays["p99"] < 5000
+    assert calls["not_answered"] == 0
+    assert delays["by_key"]["9"]["samples"] == 4  # every invalid key is answered by a prompt
+    assert set(delays["by_key"]) <= {"9", "1"}
+    assert result["machine"]["cpus"] >= 1
     assert result["controller_cpu_s_per_call"] > 0
