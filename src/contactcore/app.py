@@ -35,6 +35,7 @@ from contactcore.adapters.ari.telephony import AriTelephony
 from contactcore.adapters.db.engine import check_connection
 from contactcore.adapters.db.routing_store import SqlHistorySink, SqlRoutingDurableStore
 from contactcore.adapters.db.staff import SqlStaffDirectory
+from contactcore.adapters.db.timeline import BufferedTimeline
 from contactcore.adapters.db.wfm_store import SqlHistory, SqlIntervalStore
 from contactcore.adapters.redis.routing_store import RedisRoutingStore
 from contactcore.adapters.redis.stream import RedisStreamSource, RedisStreamTail
@@ -167,7 +168,11 @@ async def serve(settings: Settings, pid_file: Path | None = None) -> int:
             log.info("database migrated: %s", ", ".join(applied))
         database = await db.open_database(settings.database.url, echo=settings.database.echo)
         stack.push_async_callback(database.close)
-        recorder = database.interactions
+        # Timeline events are written in batches, off the calls' path; closed after the
+        # calls (registered before telephony.drain, so it runs after it).
+        recorder = BufferedTimeline(database.interactions)
+        recorder.start_writer()
+        stack.push_async_callback(recorder.close)
 
         redis_client = aioredis.Redis.from_url(settings.redis.url)
         stack.push_async_callback(redis_client.aclose)
