@@ -53,7 +53,7 @@ from contactcore.settings import Settings
 from contactcore.web.app import ApiServices, build_web_app
 from contactcore.web.auth import Auth, AuthConfig, LoginThrottle
 from contactcore.web.health import CheckResult
-from contactcore.wfm.service import WfmConfig, WfmService
+from contactcore.wfm.service import IntervalRefresher, WfmConfig, WfmService
 
 log = logging.getLogger(__name__)
 
@@ -126,19 +126,17 @@ class PlanningHistorySink:
     so that handle times (talk + hold + wrap-up) are complete as work completes."""
 
     def __init__(
-        self, history: SqlHistorySink, offered_at: SqlHistory, planning: WfmService, step: int
+        self, history: SqlHistorySink, offered_at: SqlHistory, refresher: IntervalRefresher
     ) -> None:
         self._history = history
         self._offered_at = offered_at
-        self._planning = planning
-        self._step = step
+        self._refresher = refresher
 
     async def write(self, events: Sequence[DomainEvent]) -> None:
         await self._history.write(events)
         done = [e.task_id for e in events if e.type == "agent.wrapup_ended" and e.task_id]
-        starts = {t - t % self._step for t in await self._offered_at.offered_at(done)}
-        for start in sorted(starts):
-            await self._planning.rebuild(start, start + self._step)
+        for offered in await self._offered_at.offered_at(done):
+            self._refresher.mark(offered)
 
 
 def ivr_flow(runner: FlowRunner) -> CallFlow:
@@ -253,12 +251,21 @@ async def serve(settings: Settings, pid_file: Path | None = None) -> int:
                 history_days=settings.wfm.history_days,
             ),
         )
-        step = settings.wfm.interval_seconds
+        refresher = IntervalRefresher(planning.rebuild, settings.wfm.interval_seconds)
+        refresher_stop = asyncio.Event()
+        refreshing = asyncio.create_task(refresher.run(refresher_stop), name="planning-intervals")
+        refreshing.add_done_callback(_report_crash)
+
+        async def stop_refresher() -> None:
+            """After the calls have drained (registered before the drain): their intervals too."""
+            refresher_stop.set()
+            await asyncio.wait({refreshing}, timeout=10.0)
+
+        stack.push_async_callback(stop_refresher)
 
         async def update_statistics(interaction_id: str, started: float) -> None:
             """Recompute the planning interval the call started in, now that it is over."""
-            start = started - started % step
-            await planning.rebuild(start, start + step)
+            refresher.mark(started)
 
         voice = VoiceChannel(
             recorder,
@@ -284,8 +291,7 @@ async def serve(settings: Settings, pid_file: Path | None = None) -> int:
                     PlanningHistorySink(
                         SqlHistorySink(database.interactions),
                         SqlHistory(database.engine),
-                        planning,
-                        step,
+                        refresher,
                     ),
                     stop_work,
                 ),
