@@ -27,7 +27,6 @@ from redis.exceptions import RedisError
 
 from contactcore import wiring
 from contactcore.acd.history import run_history_consumer
-from contactcore.acd.model import TaskPosition
 from contactcore.acd.service import RoutingService
 from contactcore.adapters import db
 from contactcore.adapters.ari.client import AriClient
@@ -39,6 +38,7 @@ from contactcore.adapters.db.timeline import BufferedTimeline
 from contactcore.adapters.db.wfm_store import SqlHistory, SqlIntervalStore
 from contactcore.adapters.redis.routing_store import RedisRoutingStore
 from contactcore.adapters.redis.stream import RedisStreamSource, RedisStreamTail
+from contactcore.channels.positions import QueuePositions
 from contactcore.channels.signals import TaskSignals
 from contactcore.channels.voice import CallFlow, CallJournal, VoiceChannel, line_test_flow
 from contactcore.channels.voice_queue import AgentLine, VoiceQueue
@@ -206,11 +206,8 @@ async def serve(settings: Settings, pid_file: Path | None = None) -> int:
                 return None
             return AgentLine(endpoint=f"PJSIP/{agent.sip_endpoint}", name=agent.name)
 
-        async def position(queue: str, task_id: str) -> TaskPosition | None:
-            for stats in await routing.live_numbers():
-                if stats.queue_id == queue:
-                    return next((t for t in stats.tasks if t.task_id == task_id), None)
-            return None
+        # announcements share reads of the whole live routing state
+        positions = QueuePositions(routing.live_numbers)
 
         legs: dict[str, Leg] = {}
         voice_queue = VoiceQueue(
@@ -219,7 +216,7 @@ async def serve(settings: Settings, pid_file: Path | None = None) -> int:
             telephony,
             legs,
             agent_line,
-            position,
+            positions.lookup,
             queue_settings,
             recorder.add_event,
             clock,
