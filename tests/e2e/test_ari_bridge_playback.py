@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from contactcore.adapters.ari.client import AriClient
-from contactcore.adapters.ari.telephony import AriTelephony
+from contactcore.adapters.ari.telephony import IGNORED_EVENTS, AriTelephony
 from contactcore.core.voice import Leg
 from contactcore.sandbox.testkit import E2ESandbox
 from contactcore.testing.ari_observer import AriObserver
@@ -85,3 +85,15 @@ async def test_bridging_stops_an_announcement_whose_stop_landed_on_a_number(
         assert len(observer.of_type("PlaybackFinished")) == 1
         continuing = [e["playback"]["media_uri"] for e in observer.of_type("PlaybackStarted")]
         assert "sound:queue-holdtime" not in continuing, "the announcement played to its end"
+
+
+async def test_asterisk_sends_the_app_none_of_the_events_it_never_reads(
+    caller: tuple[AriTelephony, Leg],
+) -> None:
+    telephony, leg = caller
+    app = await telephony.client.request("GET", f"/applications/{telephony.app}")
+    ignored = {f["type"] for f in app["events_disallowed"]}
+    assert ignored == set(IGNORED_EVENTS)
+    # ... while what the legs need still arrives: a playback ends, play returns.
+    played = await asyncio.wait_for(leg.play(["sound:beep"]), 10.0)
+    assert played.completed

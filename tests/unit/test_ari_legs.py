@@ -18,10 +18,13 @@ class FakeClient(AriClient):
     def __init__(self) -> None:
         super().__init__("http://127.0.0.1:1", "u", "p")
         self.calls: list[tuple[str, str, dict[str, Any]]] = []
+        self.bodies: dict[str, Any] = {}  # path -> the last JSON body sent there
         self.gone: set[str] = set()
 
     async def request(self, method: str, path: str, params: Any = None, body: Any = None) -> Any:
         self.calls.append((method, path, dict(params or {})))
+        if body is not None:
+            self.bodies[path] = body
         if any(path.startswith(f"/channels/{g}") for g in self.gone):
             raise AriNotFound("gone", status=404, method=method, path=path)
         if path == "/channels":
@@ -251,3 +254,12 @@ async def test_bridge_with_nothing_playing_goes_straight_to_add_channel() -> Non
     client.calls.clear()
     await t.bridge([leg])
     assert [m for m, _, _ in client.calls] == ["POST", "POST"]
+
+
+async def test_every_connect_asks_asterisk_to_leave_out_unused_events() -> None:
+    client = FakeClient()
+    t = AriTelephony(client, "contactcore")
+    await t._on_connect()
+    sent = client.bodies["/applications/contactcore/eventFilter"]
+    assert {f["type"] for f in sent["disallowed"]} >= {"ChannelVarset", "PlaybackContinuing"}
+    assert "allowed" not in sent  # an allow list would hide events new code waits for
