@@ -79,6 +79,15 @@ class BufferedTimeline:
     def start_writer(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="timeline-writer")
+            self._task.add_done_callback(self._writer_ended)
+
+    def _writer_ended(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error(
+                "timeline writer stopped; %d event(s) wait unwritten",
+                self.pending,
+                exc_info=task.exception(),
+            )
 
     async def close(self, timeout: float = 10.0) -> None:
         """Store everything queued, then stop the writer (bounded by ``timeout``)."""
