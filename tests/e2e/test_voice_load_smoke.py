@@ -45,6 +45,8 @@ async def test_voice_load_smoke(
     assert calls["agent_phone_exit"] == 0
     assert calls["outcomes"] == {"answered": 4}
     assert result["dtmf_events"] == 8  # two keys per caller
+    prompts_failed = [m for m in result["playbacks_failed"] if m.startswith("sound:contactcore/")]
+    assert not prompts_failed, "the flow's prompts are missing: run 'contactcore flows prompts'"
     delays = result["dtmf_to_prompt_ms"]
     assert delays["samples"] >= 4  # at least the invalid key's prompt, for every caller
     assert 0 < delays["p50"] <= delays["p95"] <= delays["p99"] < 5000
