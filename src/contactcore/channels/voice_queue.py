@@ -258,8 +258,9 @@ class VoiceQueue:
         hangup = asyncio.ensure_future(leg.wait_hangup())
         announcer: _Announcer | None = None
         try:
-            await leg.start_moh(settings.moh_class)
-            announcer = _Announcer(partial(self._announce, leg, task_id, queue, settings))
+            # The announcer starts the music after the entry announcement: starting it
+            # here would only have it stopped again a few milliseconds later.
+            announcer = _Announcer(partial(self._announce, leg, task_id, queue, settings, False))
             while True:
                 next_event = asyncio.ensure_future(events.get())
                 await asyncio.wait({hangup, next_event}, return_when=asyncio.FIRST_COMPLETED)
@@ -281,7 +282,9 @@ class VoiceQueue:
                         await self._abandon(ctx, task_id, queue, enqueued_at)
                         return result(QueueOutcome.ABANDONED)
                     await leg.start_moh(settings.moh_class)
-                    announcer = _Announcer(partial(self._announce, leg, task_id, queue, settings))
+                    announcer = _Announcer(
+                        partial(self._announce, leg, task_id, queue, settings, True)
+                    )
                 elif event.type == "task.withdrawn":
                     await self._record(ctx, "queue.left", task_id=task_id, **event.payload)
                     return result(QueueOutcome.OVERFLOWED)
@@ -316,22 +319,33 @@ class VoiceQueue:
         task_id: str,
         queue: str,
         settings: VoiceQueueSettings,
+        moh_playing: bool,
         stopped: asyncio.Event,
     ) -> None:
         """On entry and every N seconds; music stops for the announcement, then resumes."""
-        if not (settings.announce_position or settings.announce_wait):
-            return
+        announces = settings.announce_position or settings.announce_wait
         while not stopped.is_set():
-            position = await self._position(queue, task_id)
-            media = announcement(position, settings) if position is not None else []
+            media: list[str] = []
+            if announces:
+                position = await self._position(queue, task_id)
+                media = announcement(position, settings) if position is not None else []
             if media and not stopped.is_set():
-                await leg.stop_moh()
+                if moh_playing:
+                    await leg.stop_moh()
+                    moh_playing = False
                 try:
                     await leg.play(media)
                 finally:
                     if not stopped.is_set():
                         with contextlib.suppress(CallerHungUp):
                             await asyncio.shield(leg.start_moh(settings.moh_class))
+                        moh_playing = True
+            if not moh_playing and not stopped.is_set():
+                with contextlib.suppress(CallerHungUp):
+                    await asyncio.shield(leg.start_moh(settings.moh_class))
+                moh_playing = True
+            if not announces:
+                return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopped.wait(), settings.announce_every_s)
 
