@@ -381,3 +381,39 @@ async def test_no_answer_reported_by_the_channel(
     with pytest.raises(Conflict):
         await svc.accept("t1", "ann")  # the offer is gone
     assert any(e["type"] == "task.rona" for e in await events(client, store))
+
+
+@pytest.mark.parametrize("agents", [4, 70])  # a short index read whole, a long one paged
+async def test_agents_on_a_call_are_skipped_for_chats_and_not_counted(
+    svc: RoutingService, clock: ManualClock, client: aioredis.Redis, store: RedisRoutingStore,
+    agents: int,
+) -> None:  # fmt: skip
+    await svc.put_queue(QueueConfig(id="q", channels=("voice", "chat"), skills={"billing": 2}))
+    caps = {"voice": 1, "chat": 2}
+    for i in range(agents):
+        # one level: one band of the index, read in pages past the blocked agents
+        cfg = AgentConfig(id=f"a{i:02d}", skills={"billing": 5}, capacity=caps)
+        await svc.login(cfg, Presence.AVAILABLE)
+        clock.advance(1)
+    on_call = agents - 2  # the longest idle ones take the calls
+    for i in range(on_call):
+        await svc.enqueue(voice(f"v{i}"))
+    offers = await svc.route(limit=on_call)
+    assert sorted(o.agent_id for o in offers) == [f"a{i:02d}" for i in range(on_call)]
+    blocked = await client.smembers(store.keys.key("blocked", "chat"))
+    assert len(blocked) == on_call
+    await svc.enqueue(TaskSpec(id="c1", channel="chat", queue="q"))
+    [offer] = await svc.route()
+    assert offer.agent_id == f"a{on_call:02d}"  # the longest idle of those free
+    ex = [e for e in await events(client, store) if e["type"] == "task.offered"][-1]
+    explanation = ex["payload"]["explanation"]
+    assert (explanation["eligible"], explanation["eligible_exact"]) == (2, True)
+    assert explanation["runner_up"]["agent"] == f"a{on_call + 1:02d}"
+    # the calls end: nobody is blocked any more, and the chat index counts them again
+    await svc.accept_many([(o.task_id, o.agent_id) for o in offers])
+    await svc.finish_many([(o.task_id, o.agent_id) for o in offers])
+    assert await client.smembers(store.keys.key("blocked", "chat")) == set()
+    await svc.enqueue(TaskSpec(id="c2", channel="chat", queue="q"))
+    await svc.route()
+    ex = [e for e in await events(client, store) if e["type"] == "task.offered"][-1]
+    assert ex["payload"]["explanation"]["eligible"] == agents  # with one chat, room for one more

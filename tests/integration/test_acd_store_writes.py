@@ -67,7 +67,11 @@ async def test_agent_hash_after_offer_accept_finish(
     assert h["ld:voice"] == "1"
     assert float(h["since:voice"]) == offered_at
     assert h["in:voice"] == ""
-    assert h["in:chat"] == ""  # the call blocks chats too
+    # the call blocks chats too: she keeps her chat entries and is in the chat blocked set
+    chat_since = h["in:chat"]
+    assert chat_since != ""
+    assert h["bk:chat"] == "1"
+    assert await client.smembers(store.keys.key("blocked", "chat")) == {b"ann"}
     await svc.accept(offer.task_id, "ann")
     clock.advance(30)
     await svc.finish(offer.task_id, "ann")
@@ -75,7 +79,10 @@ async def test_agent_hash_after_offer_accept_finish(
     assert h["ld:voice"] == "0"
     assert float(h["since:voice"]) == float(h["idle"]) == clock.now()
     assert float(h["in:voice"]) == clock.now()
-    assert h["in:chat"] != ""  # back in the chat index with its own, older time
+    # unblocked; no chat work yet, so her chat time is her idle time
+    assert h["in:chat"] == h["idle"] != chat_since
+    assert h["bk:chat"] == ""
+    assert await client.smembers(store.keys.key("blocked", "chat")) == set()
     # and the next task goes to her again
     await svc.enqueue(TaskSpec(id="t2", channel="chat", queue="q"))
     assert [o.agent_id for o in await svc.route()] == ["ann"]

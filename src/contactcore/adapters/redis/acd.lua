@@ -86,16 +86,25 @@ end
 
 local function load(a, ch) return tonumber(a['ld:' .. ch] or '0') end
 
-local function can_take(a, ch)
+-- room on the channel: available, capacity configured and not used up
+local function has_room(a, ch)
   if a.pr ~= 'available' then return false end
   local cap = tonumber(a.caps[ch] or 0)
-  if cap <= 0 or load(a, ch) >= cap then return false end
+  return cap > 0 and load(a, ch) < cap
+end
+
+-- blocked on the channel by work in hand on another one (a cross-channel rule)
+local function is_blocked(a, ch)
   for och, blocked in pairs(a.blocks) do
     if och ~= ch and load(a, och) > 0 then
-      for _, b in ipairs(blocked) do if b == ch then return false end end
+      for _, b in ipairs(blocked) do if b == ch then return true end end
     end
   end
-  return true
+  return false
+end
+
+local function can_take(a, ch)
+  return has_room(a, ch) and not is_blocked(a, ch)
 end
 
 local function occupancy(a)
@@ -139,18 +148,49 @@ local function unscore(sc)
   return 10 - band, sc - band * BAND + BASE
 end
 
--- Keep the availability index true: an agent is in av:<ch>:<skill>:<level> for each of
--- its skills exactly when it can take new work on <ch>; the score is when its work on
--- <ch> last changed (longest idle = lowest). Field "in:<ch>" remembers what is indexed.
--- Fields changed in memory since the agent was read (a.dirty) are written here too, so
--- one change of an agent costs one hash write.
+-- Agents blocked on a channel by a cross-channel rule, read once per call (SMEMBERS) and
+-- kept in step with the writes of this call.
+local BLOCKED = {}
+local function blocked_on(ch)
+  local b = BLOCKED[ch]
+  if not b then
+    b = {n = 0, set = {}}
+    for _, aid in ipairs(redis.call('SMEMBERS', k_blocked(ch))) do
+      b.set[aid] = true
+      b.n = b.n + 1
+    end
+    BLOCKED[ch] = b
+  end
+  return b
+end
+local function set_blocked(a, ch, on)
+  local b = BLOCKED[ch]
+  if on then
+    redis.call('SADD', k_blocked(ch), a.id)
+    if b and not b.set[a.id] then b.set[a.id] = true; b.n = b.n + 1 end
+  else
+    redis.call('SREM', k_blocked(ch), a.id)
+    if b and b.set[a.id] then b.set[a.id] = nil; b.n = b.n - 1 end
+  end
+end
+
+-- Keep the availability index true. An agent is in av:<ch>:<skill> for each of its skills
+-- (and av:<ch>:*) exactly when it has room on <ch> (available, load below capacity); the
+-- score is its level and when its work on <ch> last changed (longest idle = lowest).
+-- An agent with room on <ch> but blocked there by work on another channel (a call in
+-- hand blocks chats and emails) stays in that index and is also in blk:<ch>; matching
+-- skips the members of blk:<ch> and subtracts them from the eligible count. So a call
+-- taken or finished rewrites the voice entries (one per skill) and two set members,
+-- not every channel's entries. Field "in:<ch>" remembers the indexed "since", "bk:<ch>"
+-- the blocked flag. Fields changed in memory since the agent was read (a.dirty) are
+-- written here too, so one change of an agent costs one hash write.
 local function sync(a)
   local flags = a.dirty or {}
   a.dirty = nil
   for ch, _ in pairs(a.caps) do
-    local want = can_take(a, ch)
+    local room = has_room(a, ch)
     local cur = a['in:' .. ch] or ''
-    if want then
+    if room then
       local sc = a['since:' .. ch] or a.idle or '0'
       if cur ~= sc then
         local since = tonumber(sc)
@@ -171,11 +211,20 @@ local function sync(a)
       flags[#flags + 1] = 'in:' .. ch
       flags[#flags + 1] = ''
     end
+    local bk = ''
+    if room and is_blocked(a, ch) then bk = '1' end
+    if bk ~= (a['bk:' .. ch] or '') then
+      set_blocked(a, ch, bk == '1')
+      a['bk:' .. ch] = bk
+      flags[#flags + 1] = 'bk:' .. ch
+      flags[#flags + 1] = bk
+    end
   end
   if #flags > 0 then redis.call('HSET', k_agent(a.id), unpack(flags)) end
 end
 
--- remove from every index (before skills or capacities change, or on delete)
+-- remove from every index and blocked set (before skills or capacities change, or on
+-- delete)
 local function unsync(a)
   for ch, _ in pairs(a.caps) do
     if (a['in:' .. ch] or '') ~= '' then
@@ -185,6 +234,11 @@ local function unsync(a)
       redis.call('ZREM', avkey(ch, '*'), a.id)
       a['in:' .. ch] = ''
       redis.call('HSET', k_agent(a.id), 'in:' .. ch, '')
+    end
+    if (a['bk:' .. ch] or '') ~= '' then
+      set_blocked(a, ch, false)
+      a['bk:' .. ch] = ''
+      redis.call('HSET', k_agent(a.id), 'bk:' .. ch, '')
     end
   end
 end
@@ -254,16 +308,28 @@ local function better(k1, k2, y)
 end
 
 -- Find the agent for a task. Candidates come from the availability index of the first
--- required skill at the required level or above; every candidate there can take work on
--- the channel now, so only the other skills need checking.
+-- required skill at the required level or above; every candidate there has room on the
+-- channel, so only the blocked set, the exclusions (recent refusals) and the other
+-- skills need checking. "skip" = excluded or blocked; its members in the range are
+-- subtracted from the count (one ZMSCORE), and reads page past them.
 local FULL_FETCH = 48
-local function find_agent(ch, req, strategy, excl, nexcl, scan)
+local SKIP_PAGE = 16
+local function find_agent(ch, req, strategy, excl, scan)
   local ps, pl = req[1][1], req[1][2]
   local key = avkey(ch, ps)
   local hi = band_hi(pl)
   local fast = (#req == 1) and strategy ~= 'least_occupied'
   local best, runner = nil, nil
   local eligible, exact = 0, true
+  local bl = blocked_on(ch)
+  local skip, skiplist = bl.set, nil
+  if next(excl) then
+    skip = {}
+    for aid, _ in pairs(bl.set) do skip[aid] = true end
+    for aid, _ in pairs(excl) do skip[aid] = true end
+  end
+  local nskip = 0
+  for _, _ in pairs(skip) do nskip = nskip + 1 end
   -- candidate tables are made only for the best two
   local function consider(aid, sc, a)
     local L, since = unscore(tonumber(sc))
@@ -280,45 +346,68 @@ local function find_agent(ch, req, strategy, excl, nexcl, scan)
       runner = {aid = aid, level = L, since = since, k1 = k1}
     end
   end
-  local function take(m, want)
-    local found = 0
-    for i = 1, #m, 2 do
-      if not excl[m[i]] then
-        consider(m[i], m[i + 1], nil)
-        found = found + 1
-        if want and found >= want then return end
+  -- the first "want" members of a score range that are not skipped, paging past skipped ones
+  local function take(lo, hi2, want)
+    local found, off = 0, 0
+    local page = want + math.min(nskip, SKIP_PAGE)
+    while true do
+      local m = redis.call('ZRANGEBYSCORE', key, lo, hi2, 'WITHSCORES', 'LIMIT', off, page)
+      for i = 1, #m, 2 do
+        if not skip[m[i]] then
+          consider(m[i], m[i + 1], nil)
+          found = found + 1
+          if found >= want then return end
+        end
       end
+      if #m < 2 * page then return end
+      off = off + page
     end
   end
   if fast then
     eligible = redis.call('ZCOUNT', key, '-inf', hi)
-    for aid, _ in pairs(excl) do
-      local sc = redis.call('ZSCORE', key, aid)
-      if sc and tonumber(sc) <= tonumber(hi) then eligible = eligible - 1 end
+    if nskip > 0 and eligible > 0 then
+      skiplist = {}
+      for aid, _ in pairs(skip) do skiplist[#skiplist + 1] = aid end
+      local scores = redis.call('ZMSCORE', key, unpack(skiplist))
+      local top = tonumber(hi)
+      for i = 1, #skiplist do
+        local sc = scores[i]
+        if sc and tonumber(sc) <= top then eligible = eligible - 1 end
+      end
     end
     if eligible <= 0 then return nil, nil, 0, true end
     if strategy == 'best_skill' then
-      take(redis.call('ZRANGEBYSCORE', key, '-inf', hi, 'WITHSCORES', 'LIMIT', 0, 2 + nexcl), 2)
-    elseif eligible + nexcl <= FULL_FETCH then
-      take(redis.call('ZRANGEBYSCORE', key, '-inf', hi, 'WITHSCORES'), nil)
-    else
-      for L = 10, pl, -1 do
-        take(redis.call('ZRANGEBYSCORE', key, band_lo(L), band_hi(L), 'WITHSCORES', 'LIMIT', 0, 2 + nexcl), 2)
+      take('-inf', hi, 2)
+    elseif eligible + nskip <= FULL_FETCH then
+      local m = redis.call('ZRANGEBYSCORE', key, '-inf', hi, 'WITHSCORES')
+      for i = 1, #m, 2 do
+        if not skip[m[i]] then consider(m[i], m[i + 1], nil) end
       end
+    else
+      for L = 10, pl, -1 do take(band_lo(L), band_hi(L), 2) end
     end
   else
-    local m = redis.call('ZRANGEBYSCORE', key, '-inf', hi, 'WITHSCORES', 'LIMIT', 0, scan)
-    if #m / 2 >= scan then exact = false end
-    for i = 1, #m, 2 do
-      local aid = m[i]
-      if not excl[aid] then
-        local a = agent(aid)
-        if a and skills_ok(a, req) then
-          eligible = eligible + 1
-          consider(aid, m[i + 1], a)
+    -- up to "scan" candidates that are not skipped, in level order
+    local off, seen = 0, 0
+    local page = scan + math.min(nskip, SKIP_PAGE)
+    while seen < scan do
+      local m = redis.call('ZRANGEBYSCORE', key, '-inf', hi, 'WITHSCORES', 'LIMIT', off, page)
+      for i = 1, #m, 2 do
+        local aid = m[i]
+        if not skip[aid] then
+          seen = seen + 1
+          local a = agent(aid)
+          if a and skills_ok(a, req) then
+            eligible = eligible + 1
+            consider(aid, m[i + 1], a)
+          end
+          if seen >= scan then break end
         end
       end
+      if #m < 2 * page then break end
+      off = off + page
     end
+    if seen >= scan then exact = false end
   end
   return best, runner, eligible, exact
 end
@@ -425,7 +514,7 @@ local function try_route(tid, q, cfg, nomatch, scan)
     local since = S(now - tonumber(cfg.reoffer_after or 30))
     for _, x in ipairs(redis.call('ZRANGEBYSCORE', k_rejected(tid), since, '+inf')) do excl[x] = true end
   end
-  local best, runner, eligible, exact = find_agent(t.ch, req, cfg.strategy or 'longest_idle', excl, nrej, scan)
+  local best, runner, eligible, exact = find_agent(t.ch, req, cfg.strategy or 'longest_idle', excl, scan)
   if not best then
     if ck then nomatch[ck] = true end
     return nil
