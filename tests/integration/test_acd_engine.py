@@ -417,3 +417,33 @@ async def test_agents_on_a_call_are_skipped_for_chats_and_not_counted(
     await svc.route()
     ex = [e for e in await events(client, store) if e["type"] == "task.offered"][-1]
     assert ex["payload"]["explanation"]["eligible"] == agents  # with one chat, room for one more
+
+
+async def test_queue_heads_stay_true_after_batches_with_skips(
+    svc: RoutingService, clock: ManualClock, client: aioredis.Redis, store: RedisRoutingStore
+) -> None:
+    """The head index (qwait) is written from what matching read: it must equal each
+    queue's real head after batches that take some tasks and leave others behind."""
+    for i in range(4):
+        await svc.put_queue(QueueConfig(id=f"q{i}", channels=("voice", "chat")))
+    for i in range(3):  # nobody takes calls: the calls stay behind, the chats go
+        cfg = AgentConfig(id=f"a{i}", capacity={"chat": 1}, blocks={})
+        await svc.login(cfg, Presence.AVAILABLE)
+    tasks = []
+    for n in range(40):
+        ch = "chat" if n % 3 else "voice"
+        tasks.append(TaskSpec(id=f"t{n:02d}", channel=ch, queue=f"q{n % 4}", priority=n % 2))
+        clock.advance(0.5)
+    await svc.enqueue_many(tasks)
+    qwait = store.keys.key("queues_waiting")
+    for _ in range(6):
+        offers = await svc.route(limit=2)
+        assert offers
+        heads = {}
+        for i in range(4):
+            top = await client.zrange(store.keys.key("queue_wait", f"q{i}"), 0, 0, withscores=True)
+            if top:
+                heads[f"q{i}".encode()] = top[0][1]
+        assert dict(await client.zrange(qwait, 0, -1, withscores=True)) == heads
+        await svc.accept_many([(o.task_id, o.agent_id) for o in offers])
+        await svc.finish_many([(o.task_id, o.agent_id) for o in offers])

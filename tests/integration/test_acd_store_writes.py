@@ -79,8 +79,8 @@ async def test_agent_hash_after_offer_accept_finish(
     assert h["ld:voice"] == "0"
     assert float(h["since:voice"]) == float(h["idle"]) == clock.now()
     assert float(h["in:voice"]) == clock.now()
-    # unblocked; no chat work yet, so her chat time is her idle time
-    assert h["in:chat"] == h["idle"] != chat_since
+    # unblocked, with her own, older chat time (her login: no chat work yet)
+    assert h["in:chat"] == chat_since == h["since:chat"] != h["idle"]
     assert h["bk:chat"] == ""
     assert await client.smembers(store.keys.key("blocked", "chat")) == set()
     # and the next task goes to her again

@@ -264,8 +264,11 @@ end
 local function requirements(cfg, t, wait)
   local req = {}
   for s, l in pairs(cfg.skills or {}) do req[s] = tonumber(l) end
-  for s, l in pairs(cjson.decode(t.sk or '{}')) do
-    if req[s] == nil or tonumber(l) > req[s] then req[s] = tonumber(l) end
+  local own = t.sk
+  if own and own ~= '{}' then
+    for s, l in pairs(cjson.decode(own)) do
+      if req[s] == nil or tonumber(l) > req[s] then req[s] = tonumber(l) end
+    end
   end
   local step, cap = 0, nil
   for i, st in ipairs(cfg.relax or {}) do
@@ -313,7 +316,7 @@ end
 -- skills need checking. "skip" = excluded or blocked; its members in the range are
 -- subtracted from the count (one ZMSCORE), and reads page past them.
 local FULL_FETCH = 48
-local SKIP_PAGE = 16
+local SKIP_PAGE = 16 -- extra members read per page past skipped ones (slow path)
 local function find_agent(ch, req, strategy, excl, scan)
   local ps, pl = req[1][1], req[1][2]
   local key = avkey(ch, ps)
@@ -346,25 +349,23 @@ local function find_agent(ch, req, strategy, excl, scan)
       runner = {aid = aid, level = L, since = since, k1 = k1}
     end
   end
-  -- the first "want" members of a score range that are not skipped, paging past skipped ones
-  local function take(lo, hi2, want)
-    local found, off = 0, 0
-    local page = want + math.min(nskip, SKIP_PAGE)
-    while true do
-      local m = redis.call('ZRANGEBYSCORE', key, lo, hi2, 'WITHSCORES', 'LIMIT', off, page)
-      for i = 1, #m, 2 do
-        if not skip[m[i]] then
-          consider(m[i], m[i + 1], nil)
-          found = found + 1
-          if found >= want then return end
-        end
+  -- the first "want" members of a score range that are not skipped; "inside" = how many
+  -- skipped members the range holds, so one read of want + inside is always enough
+  local function take(lo, hi2, want, inside)
+    local m = redis.call('ZRANGEBYSCORE', key, lo, hi2, 'WITHSCORES', 'LIMIT', '0', tostring(want + inside))
+    local found = 0
+    for i = 1, #m, 2 do
+      if not skip[m[i]] then
+        consider(m[i], m[i + 1], nil)
+        found = found + 1
+        if found >= want then return end
       end
-      if #m < 2 * page then return end
-      off = off + page
     end
   end
   if fast then
     eligible = redis.call('ZCOUNT', key, '-inf', hi)
+    -- skipped members of the range, counted per level band (one ZMSCORE)
+    local inband, inrange = {}, 0
     if nskip > 0 and eligible > 0 then
       skiplist = {}
       for aid, _ in pairs(skip) do skiplist[#skiplist + 1] = aid end
@@ -372,19 +373,27 @@ local function find_agent(ch, req, strategy, excl, scan)
       local top = tonumber(hi)
       for i = 1, #skiplist do
         local sc = scores[i]
-        if sc and tonumber(sc) <= top then eligible = eligible - 1 end
+        if sc then
+          sc = tonumber(sc)
+          if sc <= top then
+            inrange = inrange + 1
+            local L = unscore(sc)
+            inband[L] = (inband[L] or 0) + 1
+          end
+        end
       end
+      eligible = eligible - inrange
     end
     if eligible <= 0 then return nil, nil, 0, true end
     if strategy == 'best_skill' then
-      take('-inf', hi, 2)
-    elseif eligible + nskip <= FULL_FETCH then
+      take('-inf', hi, 2, inrange)
+    elseif eligible + inrange <= FULL_FETCH then
       local m = redis.call('ZRANGEBYSCORE', key, '-inf', hi, 'WITHSCORES')
       for i = 1, #m, 2 do
         if not skip[m[i]] then consider(m[i], m[i + 1], nil) end
       end
     else
-      for L = 10, pl, -1 do take(band_lo(L), band_hi(L), 2) end
+      for L = 10, pl, -1 do take(band_lo(L), band_hi(L), 2, inband[L] or 0) end
     end
   else
     -- up to "scan" candidates that are not skipped, in level order
@@ -492,8 +501,15 @@ local function offer(tid, t, q, cfg, best, runner, eligible, exact, step, req)
   return {tid, best.aid, q, ch}
 end
 
+-- the fields of a waiting task that matching reads (not its customer, attributes ...)
+local function routing_fields(tid)
+  local v = redis.call('HMGET', k_task(tid), 'st', 'ch', 'enq', 'prio', 'sk', 'nrej')
+  if not v[1] then return nil end
+  return {st = v[1], ch = v[2], enq = v[3], prio = v[4], sk = v[5], nrej = v[6]}
+end
+
 local function try_route(tid, q, cfg, nomatch, scan)
-  local t = hgetall(k_task(tid))
+  local t = routing_fields(tid)
   if not t or t.st ~= 'waiting' then
     drop_from_queue(tid, q)
     return false -- a stale entry, now gone: not a skip
@@ -682,14 +698,21 @@ function C.match()
     end
     return top
   end
+  -- a queue is read 2 tasks at first (a batch mostly takes one task from a queue), then
+  -- 8 at a time; what was read also gives the queue's new head at the end of the call
   local function refill(h)
     if h.pos > #h.buf then
-      local r = redis.call('ZRANGE', k_queue_wait(h.q), h.skipped, h.skipped + 7, 'WITHSCORES')
+      local n = 8
+      if h.reads == 0 then n = 2 end
+      h.reads = h.reads + 1
+      local r = redis.call('ZRANGE', k_queue_wait(h.q), tostring(h.skipped), tostring(h.skipped + n - 1), 'WITHSCORES')
       h.buf, h.pos = {}, 1
-      for j = 1, #r, 2 do h.buf[#h.buf + 1] = {r[j], tonumber(r[j + 1])} end
+      for j = 1, #r, 2 do h.buf[#h.buf + 1] = {r[j], tonumber(r[j + 1]), r[j + 1]} end
+      h.eof = #h.buf < n
       if #h.buf == 0 then h.done = true end
     end
   end
+  local opened = {}
   local decisions, nomatch, examined = {}, {}, 0
   deferred_heads = {}
   while #decisions < limit and examined < maxexam do
@@ -706,20 +729,23 @@ function C.match()
       nq = nq + 2
       local cfg = qcfg(q)
       if cfg and cfg.open then
-        local h = {q = q, cfg = cfg, buf = {}, pos = 1, skipped = 0, done = false}
+        local h = {q = q, cfg = cfg, buf = {}, pos = 1, skipped = 0, done = false, reads = 0}
+        opened[q] = h
         refill(h)
         if not h.done then hpush(h) end
       end
     end
     local h = hpop()
     if not h then break end
-    local tid = h.buf[h.pos][1]
+    local entry = h.buf[h.pos]
+    local tid = entry[1]
     h.pos = h.pos + 1
     examined = examined + 1
     local res = try_route(tid, h.q, h.cfg, nomatch, scan)
     if res then
       decisions[#decisions + 1] = res
     elseif res == nil then
+      if h.skipped == 0 then h.head = entry[3] end -- the first task left behind
       h.skipped = h.skipped + 1
       if h.skipped >= look then h.done = true end
     end
@@ -728,7 +754,24 @@ function C.match()
       if not h.done then hpush(h) end
     end
   end
-  for q, _ in pairs(deferred_heads) do refresh_head(q) end
+  -- new heads of the queues that lost tasks: known from what was read, unless the
+  -- last chunk was used up
+  for q, _ in pairs(deferred_heads) do
+    local h = opened[q]
+    local head = nil
+    if h then
+      if h.head then head = h.head
+      elseif h.pos <= #h.buf then head = h.buf[h.pos][3]
+      elseif h.eof then head = false end
+    end
+    if head then
+      redis.call('ZADD', k_queues_waiting(), head, q)
+    elseif head == false then
+      redis.call('ZREM', k_queues_waiting(), q)
+    else
+      refresh_head(q)
+    end
+  end
   deferred_heads = nil
   return {offers = decisions, examined = examined}
 end
@@ -839,7 +882,15 @@ function C.accept()
   local out = {}
   for _, pair in ipairs(args.offers) do
     local tid, aid = pair[1], pair[2]
-    local t, e = offered_to(tid, aid)
+    local v = redis.call('HMGET', k_task(tid), 'st', 'ag', 'q', 'ch', 'ot', 'enq', 'ex')
+    local t, e = nil, nil
+    if not v[1] then
+      e = {err = 'task_not_found'}
+    elseif v[1] ~= 'offered' or v[2] ~= aid then
+      e = {err = 'not_offered'}
+    else
+      t = {q = v[3], ch = v[4], ot = v[5], enq = v[6], ex = v[7]}
+    end
     if e then
       e.task = tid
       out[#out + 1] = e
@@ -882,7 +933,9 @@ function C.finish()
   local out = {}
   for _, pair in ipairs(args.tasks) do
     local tid, aid = pair[1], pair[2]
-    local t = hgetall(k_task(tid))
+    local v = redis.call('HMGET', k_task(tid), 'st', 'ag', 'q', 'ch', 'at')
+    local t = nil
+    if v[1] then t = {st = v[1], ag = v[2], q = v[3], ch = v[4], at = v[5]} end
     if not t then
       out[#out + 1] = {err = 'task_not_found', task = tid}
     elseif t.st ~= 'assigned' or t.ag ~= aid then
@@ -933,7 +986,14 @@ function C.put_agent()
   if not a then
     local pr = x.presence or 'not_ready'
     local idle = S(x.idle_since or now)
-    redis.call('HSET', k_agent(x.id), 'pr', pr, 'rs', x.reason or '', 'sk', sk, 'cap', cap, 'blk', blk, 'idle', idle, 'pt', NOW)
+    local fields = {'pr', pr, 'rs', x.reason or '', 'sk', sk, 'cap', cap, 'blk', blk, 'idle', idle, 'pt', NOW}
+    -- work on each channel "last changed" at login: a channel's time then moves only
+    -- with work on that channel, so work on another one never reorders its index
+    for ch, _ in pairs(x.capacity) do
+      fields[#fields + 1] = 'since:' .. ch
+      fields[#fields + 1] = idle
+    end
+    redis.call('HSET', k_agent(x.id), unpack(fields))
     redis.call('SADD', k_agents(), x.id)
     acache[x.id] = nil
     a = agent(x.id)
