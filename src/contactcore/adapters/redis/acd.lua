@@ -1,23 +1,20 @@
--- The ACD's state changes, each one atomic (one script call = one transaction).
--- KEYS[1] = key base ("<prefix>:{acd}"); ARGV = command, now, JSON args, stream max length.
--- The key helpers k_*() are prepended from keys.py. Every change appends its domain
+-- The ACD's state changes, each one atomic (one function call = one transaction).
+-- A Redis function library: it is loaded once (FUNCTION LOAD), so the helpers below are
+-- built once, not on every call as an EVAL script's body would be. One function, named
+-- by routing_store.py, takes keys[1] = key base ("<prefix>:{acd}") and args = command,
+-- now, JSON args, stream max length; acd() at the end sets the per-call state below.
+-- The key helpers k_*() are inserted from keys.py. Every change appends its domain
 -- events to the stream inside the same call, so state and history never disagree.
-local P = KEYS[1]
-local cmd = ARGV[1]
-local now = tonumber(ARGV[2])
-local args = cjson.decode(ARGV[3])
+local P, cmd, now, args, STREAM_MAX, NOW
 -- JSON null decodes to a truthy value; drop it so "x or default" works
 local function strip_nulls(t)
   for k, v in pairs(t) do
     if v == cjson.null then t[k] = nil elseif type(v) == 'table' then strip_nulls(v) end
   end
 end
-strip_nulls(args)
-local STREAM_MAX = tonumber(ARGV[4])
 local NO_AGING = 10000000 -- seconds per priority point when aging is off
 -- Redis 7 refuses non-integer Lua numbers as command arguments
 local function S(x) return string.format('%.17g', x) end
-local NOW = S(now)
 
 local function emit(typ, tid, aid, qid, payload)
   local ev = {type = typ, at = now, payload = payload or {}}
@@ -36,7 +33,7 @@ local function hgetall(key)
 end
 
 -- queue configuration, decoded once per call
-local qcache = {}
+local qcache
 local function qcfg(q)
   local c = qcache[q]
   if c == nil then
@@ -66,7 +63,7 @@ local function eff_priority(prio, enq, cfg)
 end
 
 -- agents, decoded once per call
-local acache = {}
+local acache
 local function agent(aid)
   local a = acache[aid]
   if a == nil then
@@ -124,8 +121,8 @@ end
 local BASE = 1700000000
 local BAND = 10000000000
 local function avscore(level, since) return S((10 - level) * BAND + (since - BASE)) end
--- band bounds and index key names are built once per script call
-local BANDS_LO, BANDS_HI, AVKEYS = {}, {}, {}
+-- band bounds are built once per library load, index key names once per call
+local BANDS_LO, BANDS_HI, AVKEYS = {}, {}, nil
 local function band_hi(level)
   local b = BANDS_HI[level]
   if not b then b = S((10 - level) * BAND + BAND / 2); BANDS_HI[level] = b end
@@ -150,7 +147,7 @@ end
 
 -- Agents blocked on a channel by a cross-channel rule, read once per call (SMEMBERS) and
 -- kept in step with the writes of this call.
-local BLOCKED = {}
+local BLOCKED
 local function blocked_on(ch)
   local b = BLOCKED[ch]
   if not b then
@@ -1056,6 +1053,15 @@ function C.move()
   return {ok = true}
 end
 
-local fn = C[cmd]
-if not fn then return redis.error_reply('unknown ACD command ' .. tostring(cmd)) end
-return cjson.encode(fn())
+local function acd(keys, argv)
+  P, cmd, now = keys[1], argv[1], tonumber(argv[2])
+  args = cjson.decode(argv[3])
+  strip_nulls(args)
+  STREAM_MAX, NOW = argv[4], S(now)
+  qcache, acache, AVKEYS, BLOCKED, deferred_heads = {}, {}, {}, {}, nil
+  local fn = C[cmd]
+  if not fn then return redis.error_reply('unknown ACD command ' .. tostring(cmd)) end
+  return cjson.encode(fn())
+end
+
+redis.register_function(FUNCTION_NAME, acd)
