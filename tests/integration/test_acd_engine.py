@@ -447,3 +447,28 @@ async def test_queue_heads_stay_true_after_batches_with_skips(
         assert dict(await client.zrange(qwait, 0, -1, withscores=True)) == heads
         await svc.accept_many([(o.task_id, o.agent_id) for o in offers])
         await svc.finish_many([(o.task_id, o.agent_id) for o in offers])
+
+
+async def test_explanation_is_valid_json_for_any_names(
+    svc: RoutingService, clock: ManualClock, client: aioredis.Redis, store: RedisRoutingStore
+) -> None:
+    """The explanation is written as JSON text by hand: names needing escapes survive."""
+    skill, agent = 'billing "gold"\\ü', 'o"neil\\\n'
+    await svc.put_queue(QueueConfig(id='q "1"', skills={skill: 2}))
+    await svc.login(AgentConfig(id=agent, skills={skill: 7}), Presence.AVAILABLE)
+    clock.advance(1)
+    runner = "b/\t"
+    await svc.login(AgentConfig(id=runner, skills={skill: 9}), Presence.AVAILABLE)
+    await svc.enqueue(voice('t "1"', queue='q "1"'))
+    [offer] = await svc.route()
+    assert offer.agent_id == agent
+    [ev] = [e for e in await events(client, store) if e["type"] == "task.offered"]
+    assert (ev["task_id"], ev["agent_id"], ev["queue_id"]) == ('t "1"', agent, 'q "1"')
+    ex = ev["payload"]["explanation"]
+    assert ex["required"] == {skill: 2}
+    assert ex["winner"]["agent"] == agent
+    assert ex["winner"]["level"] == 7
+    assert ex["eligible"] == 2
+    assert ex["eligible_exact"] is True
+    assert ex["runner_up"]["agent"] == runner
+    assert ex["why"].endswith(f"({runner})")

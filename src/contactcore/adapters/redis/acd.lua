@@ -15,6 +15,13 @@ end
 local NO_AGING = 10000000 -- seconds per priority point when aging is off
 -- Redis 7 refuses non-integer Lua numbers as command arguments
 local function S(x) return string.format('%.17g', x) end
+-- JSON text of a string and of a number, as cjson.encode writes them (14 digits);
+-- strings that need no escaping (ids, names) are quoted without a call into cjson
+local function jstr(x)
+  if string.find(x, '[%c"\\]') then return cjson.encode(x) end
+  return '"' .. x .. '"'
+end
+local function jnum(x) return string.format('%.14g', x) end
 
 local function emit(typ, tid, aid, qid, payload)
   local ev = {type = typ, at = now, payload = payload or {}}
@@ -467,19 +474,25 @@ local function offer(tid, t, q, cfg, best, runner, eligible, exact, step, req)
   local timeout = tonumber(cfg.offer_timeout or 20)
   local wait = now - tonumber(t.enq)
   local required = {}
-  for _, r in ipairs(req) do if r[1] ~= '*' then required[r[1]] = r[2] end end
+  for _, r in ipairs(req) do
+    if r[1] ~= '*' then required[#required + 1] = jstr(r[1]) .. ':' .. jnum(r[2]) end
+  end
   local strategy = cfg.strategy or 'longest_idle'
-  local expl = {
-    strategy = strategy, step = step, required = required,
-    priority = eff_priority(tonumber(t.prio), tonumber(t.enq), cfg),
-    base_priority = tonumber(t.prio), waited = wait,
-    eligible = eligible, eligible_exact = exact,
-    winner = {agent = best.aid, level = best.level, free_since = best.since,
-              occupancy = occupancy(a)},
-    why = why(strategy, best, runner),
-  }
-  if runner then expl.runner_up = {agent = runner.aid, level = runner.level, free_since = runner.since} end
-  local ex = cjson.encode(expl)
+  -- the explanation is written as JSON text directly (what cjson.encode of the same
+  -- table would give, numbers with the same 14 digits), without building tables for it
+  local ex = '{"strategy":' .. jstr(strategy) .. ',"step":' .. jnum(step) ..
+    ',"required":{' .. table.concat(required, ',') .. '}' ..
+    ',"priority":' .. jnum(eff_priority(tonumber(t.prio), tonumber(t.enq), cfg)) ..
+    ',"base_priority":' .. jnum(tonumber(t.prio)) .. ',"waited":' .. jnum(wait) ..
+    ',"eligible":' .. jnum(eligible) .. ',"eligible_exact":' .. tostring(exact) ..
+    ',"winner":{"agent":' .. jstr(best.aid) .. ',"level":' .. jnum(best.level) ..
+    ',"free_since":' .. jnum(best.since) .. ',"occupancy":' .. jnum(occupancy(a)) .. '}' ..
+    ',"why":' .. jstr(why(strategy, best, runner))
+  if runner then
+    ex = ex .. ',"runner_up":{"agent":' .. jstr(runner.aid) .. ',"level":' .. jnum(runner.level) ..
+      ',"free_since":' .. jnum(runner.since) .. '}'
+  end
+  ex = ex .. '}'
   drop_from_queue(tid, q)
   redis.call('HSET', k_task(tid), 'st', 'offered', 'ag', best.aid, 'ou', S(now + timeout), 'ex', ex, 'ot', NOW)
   redis.call('ZADD', k_offers(), S(now + timeout), tid)
@@ -491,9 +504,9 @@ local function offer(tid, t, q, cfg, best, runner, eligible, exact, step, req)
   sync(a)
   -- the explanation is encoded once, for the task and for the event
   redis.call('XADD', k_events(), 'MAXLEN', '~', STREAM_MAX, '*', 'e',
-    '{"type":"task.offered","at":' .. NOW .. ',"task_id":' .. cjson.encode(tid) ..
-    ',"agent_id":' .. cjson.encode(best.aid) .. ',"queue_id":' .. cjson.encode(q) ..
-    ',"payload":{"channel":' .. cjson.encode(ch) .. ',"timeout":' .. S(timeout) ..
+    '{"type":"task.offered","at":' .. NOW .. ',"task_id":' .. jstr(tid) ..
+    ',"agent_id":' .. jstr(best.aid) .. ',"queue_id":' .. jstr(q) ..
+    ',"payload":{"channel":' .. jstr(ch) .. ',"timeout":' .. S(timeout) ..
     ',"explanation":' .. ex .. '}}')
   return {tid, best.aid, q, ch}
 end
