@@ -472,3 +472,25 @@ async def test_explanation_is_valid_json_for_any_names(
     assert ex["eligible_exact"] is True
     assert ex["runner_up"]["agent"] == runner
     assert ex["why"].endswith(f"({runner})")
+
+
+async def test_longest_idle_across_many_level_bands(
+    svc: RoutingService, clock: ManualClock, client: aioredis.Redis, store: RedisRoutingStore
+) -> None:
+    """More eligible agents than are read whole: the index is read band by band, each band
+    only for agents idle longer than the runner-up so far; the two longest idle win."""
+    await svc.put_queue(QueueConfig(id="q", skills={"s": 3}))
+    order = [(i * 7) % 80 for i in range(80)]  # login order unrelated to the level
+    for n, i in enumerate(order):
+        level = 1 + i % 10
+        await svc.login(AgentConfig(id=f"a{i:02d}", skills={"s": level}), Presence.AVAILABLE)
+        clock.advance(1 + n % 3)
+    eligible = [f"a{i:02d}" for i in order if 1 + i % 10 >= 3]
+    for k in range(3):
+        await svc.enqueue(voice(f"t{k}"))
+        [offer] = await svc.route()
+        ex = [e for e in await events(client, store) if e["type"] == "task.offered"][-1]
+        explanation = ex["payload"]["explanation"]
+        assert offer.agent_id == eligible[k]
+        assert explanation["runner_up"]["agent"] == eligible[k + 1]
+        assert explanation["eligible"] == len(eligible) - k

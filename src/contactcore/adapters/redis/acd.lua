@@ -397,7 +397,13 @@ local function find_agent(ch, req, strategy, excl, scan)
         if not skip[m[i]] then consider(m[i], m[i + 1], nil) end
       end
     else
-      for L = 10, pl, -1 do take(band_lo(L), band_hi(L), 2, inband[L] or 0) end
+      -- once there is a runner-up, a band only matters for members idle longer than it:
+      -- reading only those keeps the later bands' replies short (often empty)
+      for L = 10, pl, -1 do
+        local upper = band_hi(L)
+        if runner then upper = '(' .. avscore(L, runner.since) end
+        take(band_lo(L), upper, 2, inband[L] or 0)
+      end
     end
   else
     -- up to "scan" candidates that are not skipped, in level order
