@@ -5,8 +5,12 @@ every task: one routing call makes up to ``--batch`` decisions atomically; accep
 finishing the offers (to free the agents again) goes in one pipelined round trip. Reports
 decisions per second counting only routing calls, end-to-end assignments per second
 counting everything, the latency of a routing call (an upper bound for each decision in
-it), the latency per decision (a call's time divided by the decisions it made) and the
-raw PING round trip on the same connection for scale.
+it), the latency per decision (a call's time divided by the decisions it made), the raw
+PING round trip on the same connection for scale, and the time Redis itself spent in the
+engine's function calls (INFO commandstats, FCALL) per decision: less noisy than wall
+time on a shared machine. With ``--split`` that time is also read around each routing
+call, to give the routing part alone (two more round trips per call, outside the timed
+routing calls but inside the end-to-end time).
 """
 
 from __future__ import annotations
@@ -44,6 +48,12 @@ async def ping_rtt(client: aioredis.Redis, n: int) -> dict[str, float]:
         await client.ping()
         lat.append((time.perf_counter() - t) * 1000)
     return {"p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99), "per_s": n / (sum(lat) / 1000)}
+
+
+async def fcall_usec(client: aioredis.Redis) -> tuple[int, float]:
+    """(calls, microseconds) of FCALL so far on this Redis (the engine's calls)."""
+    stats = (await client.info("commandstats")).get("cmdstat_fcall", {})
+    return int(stats.get("calls", 0)), float(stats.get("usec", 0))
 
 
 async def setup(svc: RoutingService, a: argparse.Namespace, rnd: random.Random) -> None:
@@ -101,11 +111,17 @@ async def run(a: argparse.Namespace) -> dict[str, Any]:
         assigned = 0
         route_s = 0.0
         idle_rounds = 0
+        route_usec = 0.0
+        calls0, usec0 = await fcall_usec(client)
         start = time.perf_counter()
         while assigned < a.tasks and idle_rounds < 3:
+            if a.split:
+                before = (await fcall_usec(client))[1]
             t = time.perf_counter()
             offers = await svc.route()
             dt = time.perf_counter() - t
+            if a.split:
+                route_usec += (await fcall_usec(client))[1] - before
             route_s += dt
             if not offers:
                 idle_rounds += 1
@@ -120,6 +136,15 @@ async def run(a: argparse.Namespace) -> dict[str, Any]:
                 [("accept", now, {"offers": pairs}), ("finish", now, {"tasks": pairs})]
             )
         total_s = time.perf_counter() - start
+        calls1, usec1 = await fcall_usec(client)
+        redis_side: dict[str, Any] = {
+            "function_calls": calls1 - calls0,
+            "us_per_call": (usec1 - usec0) / (calls1 - calls0) if calls1 > calls0 else 0.0,
+            "us_per_decision_all": (usec1 - usec0) / assigned if assigned else 0.0,
+        }
+        if a.split and assigned:
+            redis_side["us_per_decision_routing"] = route_usec / assigned
+            redis_side["us_per_decision_accept_finish"] = (usec1 - usec0 - route_usec) / assigned
         return {
             "agents": a.agents,
             "skills": a.skills,
@@ -141,6 +166,7 @@ async def run(a: argparse.Namespace) -> dict[str, Any]:
                 "mean": statistics.fmean(decision_ms) if decision_ms else 0.0,
             },
             "redis_ping_ms": ping,
+            "redis_function_time": redis_side,
             "setup_s": setup_s,
         }
     finally:
@@ -160,6 +186,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     p.add_argument("--prefix", default=None, help="key prefix (default: a fresh one)")
+    p.add_argument(
+        "--split", action="store_true", help="also read Redis time around each routing call"
+    )
     return p.parse_args(argv)
 
 

@@ -11,9 +11,13 @@ JSON:
 - dtmf_to_prompt_ms: from Asterisk's ``ChannelDtmfReceived`` to the next
   ``PlaybackStarted`` on that channel (both Asterisk timestamps, seen by an
   independent ARI observer), for key presses followed by a prompt within 5 s (a
-  key that puts the caller straight through to an agent has no next prompt);
+  key that puts the caller straight through to an agent has no next prompt):
+  p50/p95/p99/max, overall and per key (``9``: the invalid-choice prompt; ``1``: the
+  queue's first announcement, after enqueueing);
 - controller_cpu_s_per_call: the controller's user+system CPU seconds (from
-  /proc/PID/stat) over the run, divided by the number of calls.
+  /proc/PID/stat) over the run, divided by the number of calls;
+- machine: CPUs and the 1-minute load average before and after the run (the
+  figures are only comparable between runs under similar load).
 
 Run (brings up sandbox instance ``CONTACTCORE_E2E_INSTANCE`` or ``test`` on the
 CONTACTCORE_E2E_* ports, as the e2e tests do):
@@ -29,6 +33,7 @@ import json
 import os
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -42,6 +47,7 @@ from contactcore.sandbox.testkit import E2ESandbox
 from contactcore.testing.ari_observer import AriObserver
 from contactcore.testing.voice_platform import Keys, PlatformRun, caller_script
 
+REPO = Path(__file__).resolve().parents[1]
 FIRST_AGENT = 1011  # agent1011.. : endpoints the sandbox has and the demo data does not use
 MAX_AGENTS = 20
 NEXT_PROMPT_WITHIN_S = 5.0
@@ -65,13 +71,14 @@ def cpu_seconds(pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def dtmf_to_prompt(events: list[dict[str, Any]]) -> list[float]:
-    """Per key press: seconds until the next playback started on the same channel."""
-    presses: dict[str, list[float]] = {}
+def dtmf_to_prompt(events: list[dict[str, Any]]) -> list[tuple[str, float]]:
+    """Per key press: (key, seconds until the next playback started on the same channel)."""
+    presses: dict[str, list[tuple[str, float]]] = {}
     starts: dict[str, list[float]] = {}
     for e in events:
         if e.get("type") == "ChannelDtmfReceived":
-            presses.setdefault(e["channel"]["id"], []).append(ari_time(e["timestamp"]))
+            press = (e.get("digit", ""), ari_time(e["timestamp"]))
+            presses.setdefault(e["channel"]["id"], []).append(press)
         elif e.get("type") == "PlaybackStarted":
             target = e["playback"].get("target_uri", "")
             if target.startswith("channel:"):
@@ -79,11 +86,26 @@ def dtmf_to_prompt(events: list[dict[str, Any]]) -> list[float]:
                 starts.setdefault(channel, []).append(ari_time(e["timestamp"]))
     delays = []
     for channel, keys in presses.items():
-        for key_at in keys:
+        for key, key_at in keys:
             later = [s - key_at for s in starts.get(channel, []) if s >= key_at]
             if later and min(later) <= NEXT_PROMPT_WITHIN_S:
-                delays.append(min(later))
+                delays.append((key, min(later)))
     return delays
+
+
+def summary_ms(delays: list[float]) -> dict[str, float]:
+    return {
+        "samples": len(delays),
+        "p50": round(pct(delays, 50) * 1000, 1),
+        "p95": round(pct(delays, 95) * 1000, 1),
+        "p99": round(pct(delays, 99) * 1000, 1),
+        "max": round(max(delays, default=0.0) * 1000, 1),
+    }
+
+
+def load_1m() -> float:
+    """The machine's 1-minute load average: how quiet the run was (2 cores here)."""
+    return os.getloadavg()[0]
 
 
 async def run_load(
@@ -96,7 +118,9 @@ async def run_load(
     talk_ms: int,
     redis_prefix: str,
     web_port: int,
+    keep_events: Path | None = None,
 ) -> dict[str, Any]:
+    """One load run; ``keep_events`` names a file for the ARI events the observer saw."""
     if not 1 <= agents <= MAX_AGENTS:
         raise ValueError(f"--agents must be 1..{MAX_AGENTS} (sandbox endpoints)")
     names = [f"agent{FIRST_AGENT + i}" for i in range(agents)]
@@ -121,6 +145,7 @@ async def run_load(
             name="load",
         )
         pid = platform.controller.proc.pid
+        load_before = load_1m()
         cpu_before = cpu_seconds(pid)
         started = time.monotonic()
         sb = platform.sandbox
@@ -143,8 +168,19 @@ async def run_load(
         except subprocess.TimeoutExpired:  # it still waits for calls that never came
             phone.terminate()
             await asyncio.to_thread(phone.communicate, timeout=5)
+        load_after = load_1m()
+        if keep_events is not None:
+            await asyncio.to_thread(keep_events.write_text, json.dumps(events))
         delays = dtmf_to_prompt(events)
         outcomes = Counter(r.outcome for r in rows)
+        failed_playbacks = Counter(
+            e["playback"].get("media_uri", "")
+            for e in events
+            if e.get("type") == "PlaybackFinished" and e["playback"].get("state") == "failed"
+        )
+        by_key: dict[str, list[float]] = {}
+        for key, delay in delays:
+            by_key.setdefault(key, []).append(delay)
         return {
             "callers": callers,
             "agents": agents,
@@ -156,17 +192,23 @@ async def run_load(
                 "sipp_exit": result.returncode,
                 "agent_phone_exit": phone.returncode,
                 "outcomes": dict(outcomes),
+                "not_answered": callers - outcomes.get("answered", 0),
             },
             "dtmf_events": len(observer.of_type("ChannelDtmfReceived")),
+            # a missing prompt "plays" at once: such a run measures nothing real
+            "playbacks_failed": dict(failed_playbacks),
             "dtmf_to_prompt_ms": {
-                "samples": len(delays),
-                "p50": round(pct(delays, 50) * 1000, 1),
-                "p99": round(pct(delays, 99) * 1000, 1),
-                "max": round(max(delays, default=0.0) * 1000, 1),
+                **summary_ms([d for _, d in delays]),
+                "by_key": {k: summary_ms(v) for k, v in sorted(by_key.items())},
             },
             "controller_cpu_s": round(cpu, 2),
             "controller_cpu_s_per_call": round(cpu / max(callers, 1), 4),
             "wall_s": round(elapsed, 1),
+            "machine": {
+                "cpus": os.cpu_count(),
+                "load_1m_before": round(load_before, 2),
+                "load_1m_after": round(load_after, 2),
+            },
             "sipp_errors": result.errors()[-500:] if result.returncode else "",
         }
     finally:
@@ -187,6 +229,15 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
     from contactcore.sandbox.testkit import e2e_settings
 
     settings = e2e_settings()
+    # The flow's own prompts, as `make e2e` makes them: without them every prompt would
+    # fail at once and the figures would measure nothing real.
+    await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "contactcore", "flows", "prompts"],
+        cwd=REPO,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     sandbox = Sandbox(SandboxConfig.from_settings(settings))
     started = await asyncio.to_thread(sandbox.up)
     prefix = f"bench-voice-{uuid.uuid4().hex[:8]}:"
@@ -204,6 +255,7 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
                 talk_ms=args.talk_ms,
                 redis_prefix=prefix,
                 web_port=_free_tcp_port(),
+                keep_events=tmp / "ari-events.json" if args.keep else None,
             )
     finally:
         client = aioredis.Redis.from_url("redis://127.0.0.1:6379/0")
@@ -216,7 +268,13 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="The sandbox instance and its ports come from CONTACTCORE_E2E_INSTANCE, "
+        "CONTACTCORE_E2E_SIP_PORT, CONTACTCORE_E2E_ARI_PORT, CONTACTCORE_E2E_RTP_START and "
+        "CONTACTCORE_E2E_RTP_END (default: instance 'test', SIP 5062, ARI 8090, RTP "
+        "21000-21999); give a run beside other test sessions its own.",
+    )
     parser.add_argument("--callers", type=int, default=100)
     parser.add_argument("--agents", type=int, default=20)
     parser.add_argument("--rate", type=float, default=10.0, help="new calls per second")

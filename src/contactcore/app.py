@@ -27,7 +27,6 @@ from redis.exceptions import RedisError
 
 from contactcore import wiring
 from contactcore.acd.history import run_history_consumer
-from contactcore.acd.model import TaskPosition
 from contactcore.acd.service import RoutingService
 from contactcore.adapters import db
 from contactcore.adapters.ari.client import AriClient
@@ -36,9 +35,11 @@ from contactcore.adapters.db.desk import SqlDeskHistory
 from contactcore.adapters.db.engine import check_connection
 from contactcore.adapters.db.routing_store import SqlHistorySink, SqlRoutingDurableStore
 from contactcore.adapters.db.staff import SqlStaffDirectory
+from contactcore.adapters.db.timeline import BufferedTimeline
 from contactcore.adapters.db.wfm_store import SqlHistory, SqlIntervalStore
 from contactcore.adapters.redis.routing_store import RedisRoutingStore
 from contactcore.adapters.redis.stream import RedisStreamBus, RedisStreamSource, RedisStreamTail
+from contactcore.channels.positions import QueuePositions
 from contactcore.channels.signals import TaskSignals
 from contactcore.channels.voice import CallFlow, CallJournal, VoiceChannel, line_test_flow
 from contactcore.channels.voice_callback import CallbackOffers
@@ -55,7 +56,7 @@ from contactcore.settings import Settings
 from contactcore.web.app import ApiServices, build_web_app
 from contactcore.web.auth import Auth, AuthConfig, LoginThrottle
 from contactcore.web.health import CheckResult
-from contactcore.wfm.service import WfmConfig, WfmService
+from contactcore.wfm.service import IntervalRefresher, WfmConfig, WfmService
 
 log = logging.getLogger(__name__)
 
@@ -128,19 +129,17 @@ class PlanningHistorySink:
     so that handle times (talk + hold + wrap-up) are complete as work completes."""
 
     def __init__(
-        self, history: SqlHistorySink, offered_at: SqlHistory, planning: WfmService, step: int
+        self, history: SqlHistorySink, offered_at: SqlHistory, refresher: IntervalRefresher
     ) -> None:
         self._history = history
         self._offered_at = offered_at
-        self._planning = planning
-        self._step = step
+        self._refresher = refresher
 
     async def write(self, events: Sequence[DomainEvent]) -> None:
         await self._history.write(events)
         done = [e.task_id for e in events if e.type == "agent.wrapup_ended" and e.task_id]
-        starts = {t - t % self._step for t in await self._offered_at.offered_at(done)}
-        for start in sorted(starts):
-            await self._planning.rebuild(start, start + self._step)
+        for offered in await self._offered_at.offered_at(done):
+            self._refresher.mark(offered)
 
 
 def ivr_flow(runner: FlowRunner) -> CallFlow:
@@ -170,7 +169,11 @@ async def serve(settings: Settings, pid_file: Path | None = None) -> int:
             log.info("database migrated: %s", ", ".join(applied))
         database = await db.open_database(settings.database.url, echo=settings.database.echo)
         stack.push_async_callback(database.close)
-        recorder = database.interactions
+        # Timeline events are written in batches, off the calls' path; closed after the
+        # calls (registered before telephony.drain, so it runs after it).
+        recorder = BufferedTimeline(database.interactions)
+        recorder.start_writer()
+        stack.push_async_callback(recorder.close)
 
         redis_client = aioredis.Redis.from_url(settings.redis.url)
         stack.push_async_callback(redis_client.aclose)
@@ -206,11 +209,8 @@ async def serve(settings: Settings, pid_file: Path | None = None) -> int:
                 return None
             return AgentLine(endpoint=f"PJSIP/{agent.sip_endpoint}", name=agent.name)
 
-        async def position(queue: str, task_id: str) -> TaskPosition | None:
-            for stats in await routing.live_numbers():
-                if stats.queue_id == queue:
-                    return next((t for t in stats.tasks if t.task_id == task_id), None)
-            return None
+        # announcements share reads of the whole live routing state
+        positions = QueuePositions(routing.live_numbers)
 
         # -- callbacks: virtual hold, scheduling, agent-first dialling ---------------
         cb = settings.callback
@@ -239,11 +239,11 @@ async def serve(settings: Settings, pid_file: Path | None = None) -> int:
             telephony,
             legs,
             agent_line,
-            position,
+            positions.lookup,
             queue_settings,
             recorder.add_event,
             clock,
-            on_recording=lambda interaction_id, file: recorder.annotate(
+            on_recording=lambda interaction_id, file: database.interactions.annotate(
                 interaction_id, recording=file
             ),
             callbacks=CallbackOffers(callbacks, offer_key=cb.offer_key) if cb.enabled else None,
@@ -275,12 +275,21 @@ async def serve(settings: Settings, pid_file: Path | None = None) -> int:
                 history_days=settings.wfm.history_days,
             ),
         )
-        step = settings.wfm.interval_seconds
+        refresher = IntervalRefresher(planning.rebuild, settings.wfm.interval_seconds)
+        refresher_stop = asyncio.Event()
+        refreshing = asyncio.create_task(refresher.run(refresher_stop), name="planning-intervals")
+        refreshing.add_done_callback(_report_crash)
+
+        async def stop_refresher() -> None:
+            """After the calls have drained (registered before the drain): their intervals too."""
+            refresher_stop.set()
+            await asyncio.wait({refreshing}, timeout=10.0)
+
+        stack.push_async_callback(stop_refresher)
 
         async def update_statistics(interaction_id: str, started: float) -> None:
             """Recompute the planning interval the call started in, now that it is over."""
-            start = started - started % step
-            await planning.rebuild(start, start + step)
+            refresher.mark(started)
 
         voice = VoiceChannel(
             recorder,
@@ -306,8 +315,7 @@ async def serve(settings: Settings, pid_file: Path | None = None) -> int:
                     PlanningHistorySink(
                         SqlHistorySink(database.interactions),
                         SqlHistory(database.engine),
-                        planning,
-                        step,
+                        refresher,
                     ),
                     stop_work,
                 ),

@@ -45,7 +45,13 @@ async def test_voice_load_smoke(
     assert calls["agent_phone_exit"] == 0
     assert calls["outcomes"] == {"answered": 4}
     assert result["dtmf_events"] == 8  # two keys per caller
+    prompts_failed = [m for m in result["playbacks_failed"] if m.startswith("sound:contactcore/")]
+    assert not prompts_failed, "the flow's prompts are missing: run 'contactcore flows prompts'"
     delays = result["dtmf_to_prompt_ms"]
     assert delays["samples"] >= 4  # at least the invalid key's prompt, for every caller
-    assert 0 < delays["p50"] <= delays["p99"] < 5000
+    assert 0 < delays["p50"] <= delays["p95"] <= delays["p99"] < 5000
+    assert calls["not_answered"] == 0
+    assert delays["by_key"]["9"]["samples"] == 4  # every invalid key is answered by a prompt
+    assert set(delays["by_key"]) <= {"9", "1"}
+    assert result["machine"]["cpus"] >= 1
     assert result["controller_cpu_s_per_call"] > 0

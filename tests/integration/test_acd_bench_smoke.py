@@ -28,3 +28,6 @@ def test_acd_bench_smoke(redis_prefix: str) -> None:
     assert result["redis_ping_ms"]["p50_ms"] > 0
     assert result["decision_ms"]["p99"] >= result["decision_ms"]["p50"] > 0
     assert result["decision_ms"]["p99"] <= result["routing_call_ms"]["p99"]
+    redis_side = result["redis_function_time"]
+    assert redis_side["function_calls"] >= 3 * result["routing_call_ms"]["calls"]
+    assert redis_side["us_per_decision_all"] > 0

@@ -381,3 +381,116 @@ async def test_no_answer_reported_by_the_channel(
     with pytest.raises(Conflict):
         await svc.accept("t1", "ann")  # the offer is gone
     assert any(e["type"] == "task.rona" for e in await events(client, store))
+
+
+@pytest.mark.parametrize("agents", [4, 70])  # a short index read whole, a long one paged
+async def test_agents_on_a_call_are_skipped_for_chats_and_not_counted(
+    svc: RoutingService, clock: ManualClock, client: aioredis.Redis, store: RedisRoutingStore,
+    agents: int,
+) -> None:  # fmt: skip
+    await svc.put_queue(QueueConfig(id="q", channels=("voice", "chat"), skills={"billing": 2}))
+    caps = {"voice": 1, "chat": 2}
+    for i in range(agents):
+        # one level: one band of the index, read in pages past the blocked agents
+        cfg = AgentConfig(id=f"a{i:02d}", skills={"billing": 5}, capacity=caps)
+        await svc.login(cfg, Presence.AVAILABLE)
+        clock.advance(1)
+    on_call = agents - 2  # the longest idle ones take the calls
+    for i in range(on_call):
+        await svc.enqueue(voice(f"v{i}"))
+    offers = await svc.route(limit=on_call)
+    assert sorted(o.agent_id for o in offers) == [f"a{i:02d}" for i in range(on_call)]
+    blocked = await client.smembers(store.keys.key("blocked", "chat"))
+    assert len(blocked) == on_call
+    await svc.enqueue(TaskSpec(id="c1", channel="chat", queue="q"))
+    [offer] = await svc.route()
+    assert offer.agent_id == f"a{on_call:02d}"  # the longest idle of those free
+    ex = [e for e in await events(client, store) if e["type"] == "task.offered"][-1]
+    explanation = ex["payload"]["explanation"]
+    assert (explanation["eligible"], explanation["eligible_exact"]) == (2, True)
+    assert explanation["runner_up"]["agent"] == f"a{on_call + 1:02d}"
+    # the calls end: nobody is blocked any more, and the chat index counts them again
+    await svc.accept_many([(o.task_id, o.agent_id) for o in offers])
+    await svc.finish_many([(o.task_id, o.agent_id) for o in offers])
+    assert await client.smembers(store.keys.key("blocked", "chat")) == set()
+    await svc.enqueue(TaskSpec(id="c2", channel="chat", queue="q"))
+    await svc.route()
+    ex = [e for e in await events(client, store) if e["type"] == "task.offered"][-1]
+    assert ex["payload"]["explanation"]["eligible"] == agents  # with one chat, room for one more
+
+
+async def test_queue_heads_stay_true_after_batches_with_skips(
+    svc: RoutingService, clock: ManualClock, client: aioredis.Redis, store: RedisRoutingStore
+) -> None:
+    """The head index (qwait) is written from what matching read: it must equal each
+    queue's real head after batches that take some tasks and leave others behind."""
+    for i in range(4):
+        await svc.put_queue(QueueConfig(id=f"q{i}", channels=("voice", "chat")))
+    for i in range(3):  # nobody takes calls: the calls stay behind, the chats go
+        cfg = AgentConfig(id=f"a{i}", capacity={"chat": 1}, blocks={})
+        await svc.login(cfg, Presence.AVAILABLE)
+    tasks = []
+    for n in range(40):
+        ch = "chat" if n % 3 else "voice"
+        tasks.append(TaskSpec(id=f"t{n:02d}", channel=ch, queue=f"q{n % 4}", priority=n % 2))
+        clock.advance(0.5)
+    await svc.enqueue_many(tasks)
+    qwait = store.keys.key("queues_waiting")
+    for _ in range(6):
+        offers = await svc.route(limit=2)
+        assert offers
+        heads = {}
+        for i in range(4):
+            top = await client.zrange(store.keys.key("queue_wait", f"q{i}"), 0, 0, withscores=True)
+            if top:
+                heads[f"q{i}".encode()] = top[0][1]
+        assert dict(await client.zrange(qwait, 0, -1, withscores=True)) == heads
+        await svc.accept_many([(o.task_id, o.agent_id) for o in offers])
+        await svc.finish_many([(o.task_id, o.agent_id) for o in offers])
+
+
+async def test_explanation_is_valid_json_for_any_names(
+    svc: RoutingService, clock: ManualClock, client: aioredis.Redis, store: RedisRoutingStore
+) -> None:
+    """The explanation is written as JSON text by hand: names needing escapes survive."""
+    skill, agent = 'billing "gold"\\ü', 'o"neil\\\n'
+    await svc.put_queue(QueueConfig(id='q "1"', skills={skill: 2}))
+    await svc.login(AgentConfig(id=agent, skills={skill: 7}), Presence.AVAILABLE)
+    clock.advance(1)
+    runner = "b/\t"
+    await svc.login(AgentConfig(id=runner, skills={skill: 9}), Presence.AVAILABLE)
+    await svc.enqueue(voice('t "1"', queue='q "1"'))
+    [offer] = await svc.route()
+    assert offer.agent_id == agent
+    [ev] = [e for e in await events(client, store) if e["type"] == "task.offered"]
+    assert (ev["task_id"], ev["agent_id"], ev["queue_id"]) == ('t "1"', agent, 'q "1"')
+    ex = ev["payload"]["explanation"]
+    assert ex["required"] == {skill: 2}
+    assert ex["winner"]["agent"] == agent
+    assert ex["winner"]["level"] == 7
+    assert ex["eligible"] == 2
+    assert ex["eligible_exact"] is True
+    assert ex["runner_up"]["agent"] == runner
+    assert ex["why"].endswith(f"({runner})")
+
+
+async def test_longest_idle_across_many_level_bands(
+    svc: RoutingService, clock: ManualClock, client: aioredis.Redis, store: RedisRoutingStore
+) -> None:
+    """More eligible agents than are read whole: the index is read band by band, each band
+    only for agents idle longer than the runner-up so far; the two longest idle win."""
+    await svc.put_queue(QueueConfig(id="q", skills={"s": 3}))
+    order = [(i * 7) % 80 for i in range(80)]  # login order unrelated to the level
+    for n, i in enumerate(order):
+        level = 1 + i % 10
+        await svc.login(AgentConfig(id=f"a{i:02d}", skills={"s": level}), Presence.AVAILABLE)
+        clock.advance(1 + n % 3)
+    eligible = [f"a{i:02d}" for i in order if 1 + i % 10 >= 3]
+    for k in range(3):
+        await svc.enqueue(voice(f"t{k}"))
+        [offer] = await svc.route()
+        ex = [e for e in await events(client, store) if e["type"] == "task.offered"][-1]
+        explanation = ex["payload"]["explanation"]
+        assert offer.agent_id == eligible[k]
+        assert explanation["runner_up"]["agent"] == eligible[k + 1]
+        assert explanation["eligible"] == len(eligible) - k

@@ -24,23 +24,34 @@ async def client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
     await c.aclose()
 
 
-async def test_pipelined_calls_load_a_missing_script_and_run_each_call_once(
-    client: aioredis.Redis, redis_prefix: str
+async def _libraries(client: aioredis.Redis, name: str) -> list[str]:
+    raw = await client.function_list(name)
+    return [dict(zip(lib[::2], lib[1::2], strict=True))[b"library_name"].decode() for lib in raw]
+
+
+@pytest.mark.parametrize("pipelined", [True, False])
+async def test_a_missing_function_is_loaded_and_each_call_runs_once(
+    client: aioredis.Redis, redis_prefix: str, pipelined: bool
 ) -> None:
     store = RedisRoutingStore(client, redis_prefix)
-    # a script text this Redis has never seen (same commands, its own digest), so the
-    # first pipelined EVALSHA finds it missing, as after a Redis restart
-    text = store._script.script
-    assert isinstance(text, str)
-    store._script = client.register_script(text + f"\n-- {uuid.uuid4().hex}\n")
+    # a variant of the code this Redis has never seen (same commands, its own digest and
+    # so its own function), so the first call finds it missing, as after a Redis restart
+    store.use_code(store.code + f"\n-- {uuid.uuid4().hex}\n")
     now = 1_800_000_000.0
-    results = await store.execute_many(
-        [
-            ("put_queue", now, {"queue": queue_doc(QueueConfig(id="qa"))}),
-            ("put_queue", now, {"queue": queue_doc(QueueConfig(id="qb"))}),
-        ]
-    )
-    assert results == [{"ok": True}, {"ok": True}]
+    calls = [
+        ("put_queue", now, {"queue": queue_doc(QueueConfig(id="qa"))}),
+        ("put_queue", now, {"queue": queue_doc(QueueConfig(id="qb"))}),
+    ]
+    assert await _libraries(client, store.function) == []
+    try:
+        if pipelined:
+            results = await store.execute_many(calls)
+        else:
+            results = [await store.execute(*call) for call in calls]
+        assert results == [{"ok": True}, {"ok": True}]
+        assert await _libraries(client, store.function) == [store.function]
+    finally:
+        await client.function_delete(store.function)
     created = [
         json.loads(f[b"e"])["queue_id"]
         for _, f in await client.xrange(store.keys.events)
@@ -67,7 +78,11 @@ async def test_agent_hash_after_offer_accept_finish(
     assert h["ld:voice"] == "1"
     assert float(h["since:voice"]) == offered_at
     assert h["in:voice"] == ""
-    assert h["in:chat"] == ""  # the call blocks chats too
+    # the call blocks chats too: she keeps her chat entries and is in the chat blocked set
+    chat_since = h["in:chat"]
+    assert chat_since != ""
+    assert h["bk:chat"] == "1"
+    assert await client.smembers(store.keys.key("blocked", "chat")) == {b"ann"}
     await svc.accept(offer.task_id, "ann")
     clock.advance(30)
     await svc.finish(offer.task_id, "ann")
@@ -75,7 +90,10 @@ async def test_agent_hash_after_offer_accept_finish(
     assert h["ld:voice"] == "0"
     assert float(h["since:voice"]) == float(h["idle"]) == clock.now()
     assert float(h["in:voice"]) == clock.now()
-    assert h["in:chat"] != ""  # back in the chat index with its own, older time
+    # unblocked, with her own, older chat time (her login: no chat work yet)
+    assert h["in:chat"] == chat_since == h["since:chat"] != h["idle"]
+    assert h["bk:chat"] == ""
+    assert await client.smembers(store.keys.key("blocked", "chat")) == set()
     # and the next task goes to her again
     await svc.enqueue(TaskSpec(id="t2", channel="chat", queue="q"))
     assert [o.agent_id for o in await svc.route()] == ["ann"]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
 
 from contactcore.adapters.db import Database, open_database, upgrade
+from contactcore.adapters.db.timeline import BufferedTimeline
 from contactcore.core.events import DomainEvent
 from contactcore.core.ports import InteractionRecorder
 from contactcore.errors import Conflict, NotFound
@@ -139,3 +141,29 @@ async def test_batch_of_events_with_redeliveries(db: Database) -> None:
     # Ordered by time, and within equal times by arrival.
     expected = sorted(range(250), key=lambda i: (i % 7, i))
     assert [e.payload["i"] for e in got.events] == expected
+
+
+async def test_buffered_timeline_stores_every_event_before_the_interaction_closes(
+    db: Database,
+) -> None:
+    timeline = BufferedTimeline(db.interactions)
+    timeline.start_writer()
+    recorder: InteractionRecorder = timeline
+    calls = [f"ix_b{i}" for i in range(20)]
+
+    async def call(interaction_id: str) -> None:
+        await recorder.start(interaction_id, "voice", T0)
+        for n in range(10):
+            await recorder.add_event(
+                DomainEvent(type="ivr.node", at=T0 + n, interaction_id=interaction_id)
+            )
+        await recorder.finish(interaction_id, T0 + 20, "answered")
+
+    await asyncio.gather(*(call(c) for c in calls))
+    for interaction_id in calls:
+        got = await db.interactions.get_interaction(interaction_id)
+        assert got is not None
+        assert got.outcome == "answered"
+        assert [e.at for e in got.events] == [T0 + n for n in range(10)]
+    assert timeline.batches < 200  # batched: fewer transactions than events
+    await timeline.close()

@@ -18,10 +18,13 @@ class FakeClient(AriClient):
     def __init__(self) -> None:
         super().__init__("http://127.0.0.1:1", "u", "p")
         self.calls: list[tuple[str, str, dict[str, Any]]] = []
+        self.bodies: dict[str, Any] = {}  # path -> the last JSON body sent there
         self.gone: set[str] = set()
 
     async def request(self, method: str, path: str, params: Any = None, body: Any = None) -> Any:
         self.calls.append((method, path, dict(params or {})))
+        if body is not None:
+            self.bodies[path] = body
         if any(path.startswith(f"/channels/{g}") for g in self.gone):
             raise AriNotFound("gone", status=404, method=method, path=path)
         if path == "/channels":
@@ -91,6 +94,7 @@ async def test_playback_interrupted_by_a_key_is_stopped() -> None:
     t._on_event(ev("ChannelDtmfReceived", digit="3", channel=channel("c1")))
     result = await task
     assert (result.completed, result.interrupted_by) == (False, "3")
+    await asyncio.sleep(0.01)  # the stop goes out without holding up the next prompt
     methods = [(m, p.split("/")[1]) for m, p, _ in client.calls]
     assert ("POST", "channels") in methods
     assert ("DELETE", "playbacks") in methods
@@ -98,15 +102,20 @@ async def test_playback_interrupted_by_a_key_is_stopped() -> None:
     assert play[2]["media"] == "sound:a,sound:b"
 
 
-async def test_playback_finished_event_completes_play() -> None:
-    client = FakeClient()
-    t = AriTelephony(client, "contactcore")
-    (leg,) = await start_call(t)
+async def play_to_the_end(t: AriTelephony, client: FakeClient, leg: Leg) -> bool:
+    """Play one sound and let Asterisk report it finished; True if play saw it complete."""
     task = asyncio.create_task(leg.play(["sound:hello-world"]))
     await asyncio.sleep(0.01)
     playback_id = next(c for c in client.calls if "/play/" in c[1])[1].rsplit("/", 1)[1]
     t._on_event(ev("PlaybackFinished", playback={"id": playback_id, "target_uri": "channel:c1"}))
-    assert (await task).completed
+    return (await task).completed
+
+
+async def test_playback_finished_event_completes_play() -> None:
+    client = FakeClient()
+    t = AriTelephony(client, "contactcore")
+    (leg,) = await start_call(t)
+    assert await play_to_the_end(t, client, leg)
 
 
 async def test_hangup_wakes_every_waiter_with_leg_hung_up() -> None:
@@ -215,3 +224,80 @@ async def test_transfer_progress_reports_the_outcome_and_survives_a_gone_phone()
     ]
     client.gone.add("agent-leg")
     await leg.transfer_progress(True)  # logged, not raised
+
+
+class ListPlayingClient(FakeClient):
+    """Asterisk 22 with a media list: a DELETE that lands on a ``number:`` item ends
+    only that item, so the first ``stubborn`` stops of a playback do not end it."""
+
+    def __init__(self, stubborn: int) -> None:
+        super().__init__()
+        self.telephony: AriTelephony | None = None
+        self.stubborn = stubborn
+
+    async def request(self, method: str, path: str, params: Any = None, body: Any = None) -> Any:
+        result = await super().request(method, path, params, body)
+        if method == "DELETE" and path.startswith("/playbacks/"):
+            if self.stubborn > 0:
+                self.stubborn -= 1
+            else:
+                assert self.telephony is not None
+                playback = {"id": path.rsplit("/", 1)[1], "target_uri": "channel:c1"}
+                self.telephony._on_event(ev("PlaybackFinished", playback=playback))
+        return result
+
+
+async def test_a_stop_is_repeated_until_the_playback_really_finishes() -> None:
+    client = ListPlayingClient(stubborn=2)
+    t = AriTelephony(client, "contactcore")
+    client.telephony = t
+    (leg,) = await start_call(t)
+    task = asyncio.create_task(leg.play(["sound:a", "number:6", "sound:b"], interrupt_keys="1"))
+    await asyncio.sleep(0.01)
+    t._on_event(ev("ChannelDtmfReceived", digit="1", channel=channel("c1")))
+    assert (await task).interrupted_by == "1"
+    await asyncio.sleep(1.0)
+    deletes = [p for m, p, _ in client.calls if m == "DELETE"]
+    assert len(deletes) == 3, deletes
+    assert len(set(deletes)) == 1
+
+
+async def test_bridge_first_stops_an_announcement_the_owner_gave_up_on() -> None:
+    client = ListPlayingClient(stubborn=1)
+    t = AriTelephony(client, "contactcore")
+    client.telephony = t
+    (leg,) = await start_call(t)
+    announcement = asyncio.create_task(leg.play(["sound:a", "number:6", "sound:b"]))
+    await asyncio.sleep(0.01)
+    # The owner's own stop did not end it (it landed on the number): still tracked.
+    client.stubborn = 10**6
+    announcement.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await announcement
+    client.stubborn = 1
+    client.calls.clear()
+    await t.bridge([leg])
+    order = [(m, p.split("/")[1], p.rsplit("/", 1)[1]) for m, p, _ in client.calls]
+    add = order.index(("POST", "bridges", "addChannel"))
+    stops = [i for i, c in enumerate(order) if c[0] == "DELETE" and c[1] == "playbacks"]
+    assert len(stops) == 2, order
+    assert max(stops) < add, order
+
+
+async def test_bridge_with_nothing_playing_goes_straight_to_add_channel() -> None:
+    client = FakeClient()
+    t = AriTelephony(client, "contactcore")
+    (leg,) = await start_call(t)
+    assert await play_to_the_end(t, client, leg)
+    client.calls.clear()
+    await t.bridge([leg])
+    assert [m for m, _, _ in client.calls] == ["POST", "POST"]
+
+
+async def test_every_connect_asks_asterisk_to_leave_out_unused_events() -> None:
+    client = FakeClient()
+    t = AriTelephony(client, "contactcore")
+    await t._on_connect()
+    sent = client.bodies["/applications/contactcore/eventFilter"]
+    assert {f["type"] for f in sent["disallowed"]} >= {"ChannelVarset", "PlaybackContinuing"}
+    assert "allowed" not in sent  # an allow list would hide events new code waits for

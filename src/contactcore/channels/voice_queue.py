@@ -268,8 +268,10 @@ class VoiceQueue:
         listener: asyncio.Task[None] | None = None
         resumed_at = 0.0  # events before a callback dialog that came to nothing are stale
 
-        def announce() -> _Announcer:
-            return _Announcer(partial(self._announce, leg, task_id, queue, settings, wish))
+        def announce(moh_playing: bool) -> _Announcer:
+            return _Announcer(
+                partial(self._announce, leg, task_id, queue, settings, moh_playing, wish)
+            )
 
         async def take_callback() -> bool | None:
             if announcer is not None:
@@ -279,8 +281,9 @@ class VoiceQueue:
             return await self._take_callback(leg, ctx, request, task_id, queue, enqueued_at)
 
         try:
-            await leg.start_moh(settings.moh_class)
-            announcer = announce()
+            # The announcer starts the music after the entry announcement: starting it
+            # here would only have it stopped again a few milliseconds later.
+            announcer = announce(False)
             listener = self._listen(leg, queue, wish)
             while True:
                 next_event = asyncio.ensure_future(events.get())
@@ -301,8 +304,7 @@ class VoiceQueue:
                     if taken is False:  # back in its place: what came before is stale
                         resumed_at = self._clock.now()
                     wish.clear()
-                    await leg.start_moh(settings.moh_class)
-                    announcer = announce()
+                    announcer = announce(False)
                     listener = self._listen(leg, queue, wish)
                     continue
                 event = next_event.result()
@@ -321,7 +323,7 @@ class VoiceQueue:
                         await self._abandon(ctx, task_id, queue, enqueued_at)
                         return result(QueueOutcome.ABANDONED)
                     await leg.start_moh(settings.moh_class)
-                    announcer = announce()
+                    announcer = announce(True)
                 elif event.type == "task.withdrawn":
                     await self._record(ctx, "queue.left", task_id=task_id, **event.payload)
                     return result(QueueOutcome.OVERFLOWED)
@@ -422,6 +424,7 @@ class VoiceQueue:
         task_id: str,
         queue: str,
         settings: VoiceQueueSettings,
+        moh_playing: bool,
         wish: asyncio.Event,
         stopped: asyncio.Event,
     ) -> None:
@@ -432,18 +435,22 @@ class VoiceQueue:
         the announcement asks for the callback at once.
         """
         offers = self._callbacks if self._callbacks and self._callbacks.enabled(queue) else None
-        if not (settings.announce_position or settings.announce_wait or offers):
-            return
+        announces = settings.announce_position or settings.announce_wait
         first = True
         while not stopped.is_set():
-            position = await self._position(queue, task_id)
-            media = announcement(position, settings) if position is not None else []
-            if offers is not None:
-                ewt = position.ewt_s if position is not None else -1.0
-                media += offers.offer_media(queue, ewt, first)
+            media: list[str] = []
+            if announces or offers is not None:
+                position = await self._position(queue, task_id)
+                if announces and position is not None:
+                    media = announcement(position, settings)
+                if offers is not None:
+                    ewt = position.ewt_s if position is not None else -1.0
+                    media += offers.offer_media(queue, ewt, first)
             first = False
             if media and not stopped.is_set():
-                await leg.stop_moh()
+                if moh_playing:
+                    await leg.stop_moh()
+                    moh_playing = False
                 try:
                     keys = offers.offer_key if offers is not None else ""
                     played = await leg.play(media, interrupt_keys=keys)
@@ -454,6 +461,13 @@ class VoiceQueue:
                     if not stopped.is_set():
                         with contextlib.suppress(CallerHungUp):
                             await asyncio.shield(leg.start_moh(settings.moh_class))
+                        moh_playing = True
+            if not moh_playing and not stopped.is_set():
+                with contextlib.suppress(CallerHungUp):
+                    await asyncio.shield(leg.start_moh(settings.moh_class))
+                moh_playing = True
+            if not (announces or offers is not None):
+                return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopped.wait(), settings.announce_every_s)
 

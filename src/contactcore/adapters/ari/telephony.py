@@ -38,6 +38,24 @@ TRANSFER_HANDLING = "PJSIP_TRANSFER_HANDLING()"
 RECORDING_FORMAT = "wav"
 RECORDING_EVENTS = frozenset({"RecordingStarted", "RecordingFinished", "RecordingFailed"})
 
+# Asterisk 22 answers DELETE /playbacks/{id} with 204 either way, but during a
+# ``number:`` or ``digits:`` item of a media list it ends only that item and the rest
+# of the list plays on (during a ``sound:`` item the whole list ends). A stop is
+# therefore asked again until PlaybackFinished says the playback is over.
+STOP_RETRY_SECONDS = 0.2
+STOP_DEADLINE_SECONDS = 3.0
+
+# Events Asterisk need not send the app at all: informational ones the controller never
+# reads. ChannelVarset alone was about half of all events (each one a JSON frame
+# written by Asterisk and decoded here). Never list an event some code waits for.
+IGNORED_EVENTS = (
+    "ChannelVarset",
+    "ChannelDialplan",
+    "ChannelCallerId",
+    "ChannelConnectedLine",
+    "PlaybackContinuing",
+)
+
 
 class AriLeg:
     """One Asterisk channel, owned by one coroutine."""
@@ -46,7 +64,10 @@ class AriLeg:
         self._t = telephony
         self._channel = channel
         self._keys: asyncio.Queue[str | None] = asyncio.Queue()
+        # playbacks Asterisk may still be playing (or have queued) on this channel, until
+        # their PlaybackFinished: a bridge waits for them (see ``silence``)
         self._playbacks: dict[str, asyncio.Future[None]] = {}
+        self._stopping: set[asyncio.Task[None]] = set()
         self._gone = asyncio.Event()
         self._entered = asyncio.Event()  # StasisStart seen (for originated legs)
         self._transfers: asyncio.Queue[str] = asyncio.Queue()  # blind REFER destinations
@@ -178,7 +199,9 @@ class AriLeg:
                         if key is None:
                             self._check()
                         elif key in interrupt_keys:
-                            await self._stop_playback(playback_id)
+                            # Not awaited: the next prompt must not wait for this round
+                            # trip, and Asterisk plays it only once this one has stopped.
+                            self._stop_in_background(playback_id)
                             return PlayResult(interrupted_by=key)
                         # other keys during a prompt are discarded
             self._check()
@@ -192,7 +215,9 @@ class AriLeg:
                         await asyncio.shield(self._cancel_playback(request, playback_id))
             raise
         finally:
-            self._playbacks.pop(playback_id, None)
+            # Still tracked while Asterisk may be playing it: ``silence`` must find it.
+            if done.done() or (request.done() and (request.cancelled() or request.exception())):
+                self._playbacks.pop(playback_id, None)
 
     async def _cancel_playback(self, request: asyncio.Future[Any], playback_id: str) -> None:
         """Stop a playback whose start request may still be on its way to Asterisk."""
@@ -201,9 +226,63 @@ class AriLeg:
         if request.exception() is None:
             await self._stop_playback(playback_id)
 
+    def _stop_in_background(self, playback_id: str) -> None:
+        task = asyncio.create_task(self._stop_quietly(playback_id), name=f"stop-{playback_id}")
+        self._stopping.add(task)
+        task.add_done_callback(self._stopping.discard)
+
+    async def _stop_quietly(self, playback_id: str) -> None:
+        try:
+            await self._stop_playback(playback_id)
+        except AriError as exc:
+            log.warning("call %s: could not stop playback %s: %s", self.id, playback_id, exc)
+
     async def _stop_playback(self, playback_id: str) -> None:
-        with contextlib.suppress(AriNotFound):
-            await self._t.client.request("DELETE", f"/playbacks/{playback_id}")
+        """Stop a playback and wait (bounded) until Asterisk reports it finished."""
+        done = self._playbacks.get(playback_id)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STOP_DEADLINE_SECONDS
+        while True:
+            try:
+                await self._t.client.request("DELETE", f"/playbacks/{playback_id}")
+            except AriNotFound:
+                self._finish_playback(playback_id)
+                return
+            if done is None or done.done() or self._gone.is_set():
+                return
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                log.warning(
+                    "call %s: playback %s still running %.0fs after it was stopped",
+                    self.id,
+                    playback_id,
+                    STOP_DEADLINE_SECONDS,
+                )
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(done), min(STOP_RETRY_SECONDS, remaining))
+            if done.done():
+                return
+
+    async def silence(self) -> None:
+        """Stop every playback of ours that Asterisk may still play on this leg.
+
+        ``POST /bridges/{id}/addChannel`` waits until the channel's playbacks (queued
+        ones too) are over, so a caller whose announcement is still running would be
+        kept from the agent who just answered, and the request would time out.
+        """
+        pending = [pid for pid, fut in self._playbacks.items() if not fut.done()]
+        if not pending or self._gone.is_set():
+            return
+        log.debug("call %s: stopping %d playback(s) before bridging", self.id, len(pending))
+        results = await asyncio.gather(
+            *(self._stop_playback(pid) for pid in pending), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, AriError):
+                log.warning("call %s: could not stop a playback: %s", self.id, result)
+            elif isinstance(result, BaseException):
+                raise result
 
     async def collect_digits(
         self,
@@ -366,7 +445,8 @@ class AriTelephony:
                     log.warning("call %s: could not hang up after the handler ended", leg.id)
 
     async def _on_connect(self) -> None:
-        """Reconcile owned legs with the channels Asterisk still has."""
+        """Filter out unused events; reconcile owned legs with the channels Asterisk has."""
+        await self._filter_events()
         if not self._legs:
             return
         try:
@@ -384,6 +464,13 @@ class AriTelephony:
             else:
                 await leg.resync()
         log.info("reconciled after reconnect: %d leg(s) alive, %d gone", len(self._legs), lost)
+
+    async def _filter_events(self) -> None:
+        body = {"disallowed": [{"type": kind} for kind in IGNORED_EVENTS]}
+        try:
+            await self.client.request("PUT", f"/applications/{self.app}/eventFilter", body=body)
+        except AriError as exc:  # only costs CPU: the events are ignored anyway
+            log.warning("could not set the ARI event filter: %s", exc)
 
     async def _on_disconnect(self) -> None:
         log.warning("ARI event stream down; %d leg(s) waiting for it to return", len(self._legs))
@@ -448,6 +535,8 @@ class AriTelephony:
             raise
 
     async def bridge(self, legs: Sequence[Any]) -> str:
+        # addChannel would wait for a prompt or announcement still playing on a leg.
+        await asyncio.gather(*(leg.silence() for leg in legs if isinstance(leg, AriLeg)))
         bridge_id = new_id("br_")
         await self.client.request("POST", f"/bridges/{bridge_id}", {"type": "mixing"})
         try:

@@ -1,23 +1,27 @@
--- The ACD's state changes, each one atomic (one script call = one transaction).
--- KEYS[1] = key base ("<prefix>:{acd}"); ARGV = command, now, JSON args, stream max length.
--- The key helpers k_*() are prepended from keys.py. Every change appends its domain
+-- The ACD's state changes, each one atomic (one function call = one transaction).
+-- A Redis function library: it is loaded once (FUNCTION LOAD), so the helpers below are
+-- built once, not on every call as an EVAL script's body would be. One function, named
+-- by routing_store.py, takes keys[1] = key base ("<prefix>:{acd}") and args = command,
+-- now, JSON args, stream max length; acd() at the end sets the per-call state below.
+-- The key helpers k_*() are inserted from keys.py. Every change appends its domain
 -- events to the stream inside the same call, so state and history never disagree.
-local P = KEYS[1]
-local cmd = ARGV[1]
-local now = tonumber(ARGV[2])
-local args = cjson.decode(ARGV[3])
+local P, cmd, now, args, STREAM_MAX, NOW
 -- JSON null decodes to a truthy value; drop it so "x or default" works
 local function strip_nulls(t)
   for k, v in pairs(t) do
     if v == cjson.null then t[k] = nil elseif type(v) == 'table' then strip_nulls(v) end
   end
 end
-strip_nulls(args)
-local STREAM_MAX = tonumber(ARGV[4])
 local NO_AGING = 10000000 -- seconds per priority point when aging is off
 -- Redis 7 refuses non-integer Lua numbers as command arguments
 local function S(x) return string.format('%.17g', x) end
-local NOW = S(now)
+-- JSON text of a string and of a number, as cjson.encode writes them (14 digits);
+-- strings that need no escaping (ids, names) are quoted without a call into cjson
+local function jstr(x)
+  if string.find(x, '[%c"\\]') then return cjson.encode(x) end
+  return '"' .. x .. '"'
+end
+local function jnum(x) return string.format('%.14g', x) end
 
 local function emit(typ, tid, aid, qid, payload)
   local ev = {type = typ, at = now, payload = payload or {}}
@@ -36,7 +40,7 @@ local function hgetall(key)
 end
 
 -- queue configuration, decoded once per call
-local qcache = {}
+local qcache
 local function qcfg(q)
   local c = qcache[q]
   if c == nil then
@@ -66,7 +70,7 @@ local function eff_priority(prio, enq, cfg)
 end
 
 -- agents, decoded once per call
-local acache = {}
+local acache
 local function agent(aid)
   local a = acache[aid]
   if a == nil then
@@ -86,16 +90,25 @@ end
 
 local function load(a, ch) return tonumber(a['ld:' .. ch] or '0') end
 
-local function can_take(a, ch)
+-- room on the channel: available, capacity configured and not used up
+local function has_room(a, ch)
   if a.pr ~= 'available' then return false end
   local cap = tonumber(a.caps[ch] or 0)
-  if cap <= 0 or load(a, ch) >= cap then return false end
+  return cap > 0 and load(a, ch) < cap
+end
+
+-- blocked on the channel by work in hand on another one (a cross-channel rule)
+local function is_blocked(a, ch)
   for och, blocked in pairs(a.blocks) do
     if och ~= ch and load(a, och) > 0 then
-      for _, b in ipairs(blocked) do if b == ch then return false end end
+      for _, b in ipairs(blocked) do if b == ch then return true end end
     end
   end
-  return true
+  return false
+end
+
+local function can_take(a, ch)
+  return has_room(a, ch) and not is_blocked(a, ch)
 end
 
 local function occupancy(a)
@@ -115,8 +128,8 @@ end
 local BASE = 1700000000
 local BAND = 10000000000
 local function avscore(level, since) return S((10 - level) * BAND + (since - BASE)) end
--- band bounds and index key names are built once per script call
-local BANDS_LO, BANDS_HI, AVKEYS = {}, {}, {}
+-- band bounds are built once per library load, index key names once per call
+local BANDS_LO, BANDS_HI, AVKEYS = {}, {}, nil
 local function band_hi(level)
   local b = BANDS_HI[level]
   if not b then b = S((10 - level) * BAND + BAND / 2); BANDS_HI[level] = b end
@@ -139,18 +152,49 @@ local function unscore(sc)
   return 10 - band, sc - band * BAND + BASE
 end
 
--- Keep the availability index true: an agent is in av:<ch>:<skill>:<level> for each of
--- its skills exactly when it can take new work on <ch>; the score is when its work on
--- <ch> last changed (longest idle = lowest). Field "in:<ch>" remembers what is indexed.
--- Fields changed in memory since the agent was read (a.dirty) are written here too, so
--- one change of an agent costs one hash write.
+-- Agents blocked on a channel by a cross-channel rule, read once per call (SMEMBERS) and
+-- kept in step with the writes of this call.
+local BLOCKED
+local function blocked_on(ch)
+  local b = BLOCKED[ch]
+  if not b then
+    b = {n = 0, set = {}}
+    for _, aid in ipairs(redis.call('SMEMBERS', k_blocked(ch))) do
+      b.set[aid] = true
+      b.n = b.n + 1
+    end
+    BLOCKED[ch] = b
+  end
+  return b
+end
+local function set_blocked(a, ch, on)
+  local b = BLOCKED[ch]
+  if on then
+    redis.call('SADD', k_blocked(ch), a.id)
+    if b and not b.set[a.id] then b.set[a.id] = true; b.n = b.n + 1 end
+  else
+    redis.call('SREM', k_blocked(ch), a.id)
+    if b and b.set[a.id] then b.set[a.id] = nil; b.n = b.n - 1 end
+  end
+end
+
+-- Keep the availability index true. An agent is in av:<ch>:<skill> for each of its skills
+-- (and av:<ch>:*) exactly when it has room on <ch> (available, load below capacity); the
+-- score is its level and when its work on <ch> last changed (longest idle = lowest).
+-- An agent with room on <ch> but blocked there by work on another channel (a call in
+-- hand blocks chats and emails) stays in that index and is also in blk:<ch>; matching
+-- skips the members of blk:<ch> and subtracts them from the eligible count. So a call
+-- taken or finished rewrites the voice entries (one per skill) and two set members,
+-- not every channel's entries. Field "in:<ch>" remembers the indexed "since", "bk:<ch>"
+-- the blocked flag. Fields changed in memory since the agent was read (a.dirty) are
+-- written here too, so one change of an agent costs one hash write.
 local function sync(a)
   local flags = a.dirty or {}
   a.dirty = nil
   for ch, _ in pairs(a.caps) do
-    local want = can_take(a, ch)
+    local room = has_room(a, ch)
     local cur = a['in:' .. ch] or ''
-    if want then
+    if room then
       local sc = a['since:' .. ch] or a.idle or '0'
       if cur ~= sc then
         local since = tonumber(sc)
@@ -171,11 +215,20 @@ local function sync(a)
       flags[#flags + 1] = 'in:' .. ch
       flags[#flags + 1] = ''
     end
+    local bk = ''
+    if room and is_blocked(a, ch) then bk = '1' end
+    if bk ~= (a['bk:' .. ch] or '') then
+      set_blocked(a, ch, bk == '1')
+      a['bk:' .. ch] = bk
+      flags[#flags + 1] = 'bk:' .. ch
+      flags[#flags + 1] = bk
+    end
   end
   if #flags > 0 then redis.call('HSET', k_agent(a.id), unpack(flags)) end
 end
 
--- remove from every index (before skills or capacities change, or on delete)
+-- remove from every index and blocked set (before skills or capacities change, or on
+-- delete)
 local function unsync(a)
   for ch, _ in pairs(a.caps) do
     if (a['in:' .. ch] or '') ~= '' then
@@ -185,6 +238,11 @@ local function unsync(a)
       redis.call('ZREM', avkey(ch, '*'), a.id)
       a['in:' .. ch] = ''
       redis.call('HSET', k_agent(a.id), 'in:' .. ch, '')
+    end
+    if (a['bk:' .. ch] or '') ~= '' then
+      set_blocked(a, ch, false)
+      a['bk:' .. ch] = ''
+      redis.call('HSET', k_agent(a.id), 'bk:' .. ch, '')
     end
   end
 end
@@ -210,8 +268,11 @@ end
 local function requirements(cfg, t, wait)
   local req = {}
   for s, l in pairs(cfg.skills or {}) do req[s] = tonumber(l) end
-  for s, l in pairs(cjson.decode(t.sk or '{}')) do
-    if req[s] == nil or tonumber(l) > req[s] then req[s] = tonumber(l) end
+  local own = t.sk
+  if own and own ~= '{}' then
+    for s, l in pairs(cjson.decode(own)) do
+      if req[s] == nil or tonumber(l) > req[s] then req[s] = tonumber(l) end
+    end
   end
   local step, cap = 0, nil
   for i, st in ipairs(cfg.relax or {}) do
@@ -254,16 +315,28 @@ local function better(k1, k2, y)
 end
 
 -- Find the agent for a task. Candidates come from the availability index of the first
--- required skill at the required level or above; every candidate there can take work on
--- the channel now, so only the other skills need checking.
+-- required skill at the required level or above; every candidate there has room on the
+-- channel, so only the blocked set, the exclusions (recent refusals) and the other
+-- skills need checking. "skip" = excluded or blocked; its members in the range are
+-- subtracted from the count (one ZMSCORE), and reads page past them.
 local FULL_FETCH = 48
-local function find_agent(ch, req, strategy, excl, nexcl, scan)
+local SKIP_PAGE = 16 -- extra members read per page past skipped ones (slow path)
+local function find_agent(ch, req, strategy, excl, scan)
   local ps, pl = req[1][1], req[1][2]
   local key = avkey(ch, ps)
   local hi = band_hi(pl)
   local fast = (#req == 1) and strategy ~= 'least_occupied'
   local best, runner = nil, nil
   local eligible, exact = 0, true
+  local bl = blocked_on(ch)
+  local skip, skiplist = bl.set, nil
+  if next(excl) then
+    skip = {}
+    for aid, _ in pairs(bl.set) do skip[aid] = true end
+    for aid, _ in pairs(excl) do skip[aid] = true end
+  end
+  local nskip = 0
+  for _, _ in pairs(skip) do nskip = nskip + 1 end
   -- candidate tables are made only for the best two
   local function consider(aid, sc, a)
     local L, since = unscore(tonumber(sc))
@@ -280,45 +353,80 @@ local function find_agent(ch, req, strategy, excl, nexcl, scan)
       runner = {aid = aid, level = L, since = since, k1 = k1}
     end
   end
-  local function take(m, want)
+  -- the first "want" members of a score range that are not skipped; "inside" = how many
+  -- skipped members the range holds, so one read of want + inside is always enough
+  local function take(lo, hi2, want, inside)
+    local m = redis.call('ZRANGEBYSCORE', key, lo, hi2, 'WITHSCORES', 'LIMIT', '0', tostring(want + inside))
     local found = 0
     for i = 1, #m, 2 do
-      if not excl[m[i]] then
+      if not skip[m[i]] then
         consider(m[i], m[i + 1], nil)
         found = found + 1
-        if want and found >= want then return end
+        if found >= want then return end
       end
     end
   end
   if fast then
     eligible = redis.call('ZCOUNT', key, '-inf', hi)
-    for aid, _ in pairs(excl) do
-      local sc = redis.call('ZSCORE', key, aid)
-      if sc and tonumber(sc) <= tonumber(hi) then eligible = eligible - 1 end
+    -- skipped members of the range, counted per level band (one ZMSCORE)
+    local inband, inrange = {}, 0
+    if nskip > 0 and eligible > 0 then
+      skiplist = {}
+      for aid, _ in pairs(skip) do skiplist[#skiplist + 1] = aid end
+      local scores = redis.call('ZMSCORE', key, unpack(skiplist))
+      local top = tonumber(hi)
+      for i = 1, #skiplist do
+        local sc = scores[i]
+        if sc then
+          sc = tonumber(sc)
+          if sc <= top then
+            inrange = inrange + 1
+            local L = unscore(sc)
+            inband[L] = (inband[L] or 0) + 1
+          end
+        end
+      end
+      eligible = eligible - inrange
     end
     if eligible <= 0 then return nil, nil, 0, true end
     if strategy == 'best_skill' then
-      take(redis.call('ZRANGEBYSCORE', key, '-inf', hi, 'WITHSCORES', 'LIMIT', 0, 2 + nexcl), 2)
-    elseif eligible + nexcl <= FULL_FETCH then
-      take(redis.call('ZRANGEBYSCORE', key, '-inf', hi, 'WITHSCORES'), nil)
+      take('-inf', hi, 2, inrange)
+    elseif eligible + inrange <= FULL_FETCH then
+      local m = redis.call('ZRANGEBYSCORE', key, '-inf', hi, 'WITHSCORES')
+      for i = 1, #m, 2 do
+        if not skip[m[i]] then consider(m[i], m[i + 1], nil) end
+      end
     else
+      -- once there is a runner-up, a band only matters for members idle longer than it:
+      -- reading only those keeps the later bands' replies short (often empty)
       for L = 10, pl, -1 do
-        take(redis.call('ZRANGEBYSCORE', key, band_lo(L), band_hi(L), 'WITHSCORES', 'LIMIT', 0, 2 + nexcl), 2)
+        local upper = band_hi(L)
+        if runner then upper = '(' .. avscore(L, runner.since) end
+        take(band_lo(L), upper, 2, inband[L] or 0)
       end
     end
   else
-    local m = redis.call('ZRANGEBYSCORE', key, '-inf', hi, 'WITHSCORES', 'LIMIT', 0, scan)
-    if #m / 2 >= scan then exact = false end
-    for i = 1, #m, 2 do
-      local aid = m[i]
-      if not excl[aid] then
-        local a = agent(aid)
-        if a and skills_ok(a, req) then
-          eligible = eligible + 1
-          consider(aid, m[i + 1], a)
+    -- up to "scan" candidates that are not skipped, in level order
+    local off, seen = 0, 0
+    local page = scan + math.min(nskip, SKIP_PAGE)
+    while seen < scan do
+      local m = redis.call('ZRANGEBYSCORE', key, '-inf', hi, 'WITHSCORES', 'LIMIT', off, page)
+      for i = 1, #m, 2 do
+        local aid = m[i]
+        if not skip[aid] then
+          seen = seen + 1
+          local a = agent(aid)
+          if a and skills_ok(a, req) then
+            eligible = eligible + 1
+            consider(aid, m[i + 1], a)
+          end
+          if seen >= scan then break end
         end
       end
+      if #m < 2 * page then break end
+      off = off + page
     end
+    if seen >= scan then exact = false end
   end
   return best, runner, eligible, exact
 end
@@ -372,19 +480,25 @@ local function offer(tid, t, q, cfg, best, runner, eligible, exact, step, req)
   local timeout = tonumber(cfg.offer_timeout or 20)
   local wait = now - tonumber(t.enq)
   local required = {}
-  for _, r in ipairs(req) do if r[1] ~= '*' then required[r[1]] = r[2] end end
+  for _, r in ipairs(req) do
+    if r[1] ~= '*' then required[#required + 1] = jstr(r[1]) .. ':' .. jnum(r[2]) end
+  end
   local strategy = cfg.strategy or 'longest_idle'
-  local expl = {
-    strategy = strategy, step = step, required = required,
-    priority = eff_priority(tonumber(t.prio), tonumber(t.enq), cfg),
-    base_priority = tonumber(t.prio), waited = wait,
-    eligible = eligible, eligible_exact = exact,
-    winner = {agent = best.aid, level = best.level, free_since = best.since,
-              occupancy = occupancy(a)},
-    why = why(strategy, best, runner),
-  }
-  if runner then expl.runner_up = {agent = runner.aid, level = runner.level, free_since = runner.since} end
-  local ex = cjson.encode(expl)
+  -- the explanation is written as JSON text directly (what cjson.encode of the same
+  -- table would give, numbers with the same 14 digits), without building tables for it
+  local ex = '{"strategy":' .. jstr(strategy) .. ',"step":' .. jnum(step) ..
+    ',"required":{' .. table.concat(required, ',') .. '}' ..
+    ',"priority":' .. jnum(eff_priority(tonumber(t.prio), tonumber(t.enq), cfg)) ..
+    ',"base_priority":' .. jnum(tonumber(t.prio)) .. ',"waited":' .. jnum(wait) ..
+    ',"eligible":' .. jnum(eligible) .. ',"eligible_exact":' .. tostring(exact) ..
+    ',"winner":{"agent":' .. jstr(best.aid) .. ',"level":' .. jnum(best.level) ..
+    ',"free_since":' .. jnum(best.since) .. ',"occupancy":' .. jnum(occupancy(a)) .. '}' ..
+    ',"why":' .. jstr(why(strategy, best, runner))
+  if runner then
+    ex = ex .. ',"runner_up":{"agent":' .. jstr(runner.aid) .. ',"level":' .. jnum(runner.level) ..
+      ',"free_since":' .. jnum(runner.since) .. '}'
+  end
+  ex = ex .. '}'
   drop_from_queue(tid, q)
   redis.call('HSET', k_task(tid), 'st', 'offered', 'ag', best.aid, 'ou', S(now + timeout), 'ex', ex, 'ot', NOW)
   redis.call('ZADD', k_offers(), S(now + timeout), tid)
@@ -396,15 +510,22 @@ local function offer(tid, t, q, cfg, best, runner, eligible, exact, step, req)
   sync(a)
   -- the explanation is encoded once, for the task and for the event
   redis.call('XADD', k_events(), 'MAXLEN', '~', STREAM_MAX, '*', 'e',
-    '{"type":"task.offered","at":' .. NOW .. ',"task_id":' .. cjson.encode(tid) ..
-    ',"agent_id":' .. cjson.encode(best.aid) .. ',"queue_id":' .. cjson.encode(q) ..
-    ',"payload":{"channel":' .. cjson.encode(ch) .. ',"timeout":' .. S(timeout) ..
+    '{"type":"task.offered","at":' .. NOW .. ',"task_id":' .. jstr(tid) ..
+    ',"agent_id":' .. jstr(best.aid) .. ',"queue_id":' .. jstr(q) ..
+    ',"payload":{"channel":' .. jstr(ch) .. ',"timeout":' .. S(timeout) ..
     ',"explanation":' .. ex .. '}}')
   return {tid, best.aid, q, ch}
 end
 
+-- the fields of a waiting task that matching reads (not its customer, attributes ...)
+local function routing_fields(tid)
+  local v = redis.call('HMGET', k_task(tid), 'st', 'ch', 'enq', 'prio', 'sk', 'nrej')
+  if not v[1] then return nil end
+  return {st = v[1], ch = v[2], enq = v[3], prio = v[4], sk = v[5], nrej = v[6]}
+end
+
 local function try_route(tid, q, cfg, nomatch, scan)
-  local t = hgetall(k_task(tid))
+  local t = routing_fields(tid)
   if not t or t.st ~= 'waiting' then
     drop_from_queue(tid, q)
     return false -- a stale entry, now gone: not a skip
@@ -425,7 +546,7 @@ local function try_route(tid, q, cfg, nomatch, scan)
     local since = S(now - tonumber(cfg.reoffer_after or 30))
     for _, x in ipairs(redis.call('ZRANGEBYSCORE', k_rejected(tid), since, '+inf')) do excl[x] = true end
   end
-  local best, runner, eligible, exact = find_agent(t.ch, req, cfg.strategy or 'longest_idle', excl, nrej, scan)
+  local best, runner, eligible, exact = find_agent(t.ch, req, cfg.strategy or 'longest_idle', excl, scan)
   if not best then
     if ck then nomatch[ck] = true end
     return nil
@@ -593,14 +714,21 @@ function C.match()
     end
     return top
   end
+  -- a queue is read 2 tasks at first (a batch mostly takes one task from a queue), then
+  -- 8 at a time; what was read also gives the queue's new head at the end of the call
   local function refill(h)
     if h.pos > #h.buf then
-      local r = redis.call('ZRANGE', k_queue_wait(h.q), h.skipped, h.skipped + 7, 'WITHSCORES')
+      local n = 8
+      if h.reads == 0 then n = 2 end
+      h.reads = h.reads + 1
+      local r = redis.call('ZRANGE', k_queue_wait(h.q), tostring(h.skipped), tostring(h.skipped + n - 1), 'WITHSCORES')
       h.buf, h.pos = {}, 1
-      for j = 1, #r, 2 do h.buf[#h.buf + 1] = {r[j], tonumber(r[j + 1])} end
+      for j = 1, #r, 2 do h.buf[#h.buf + 1] = {r[j], tonumber(r[j + 1]), r[j + 1]} end
+      h.eof = #h.buf < n
       if #h.buf == 0 then h.done = true end
     end
   end
+  local opened = {}
   local decisions, nomatch, examined = {}, {}, 0
   deferred_heads = {}
   while #decisions < limit and examined < maxexam do
@@ -617,20 +745,23 @@ function C.match()
       nq = nq + 2
       local cfg = qcfg(q)
       if cfg and cfg.open then
-        local h = {q = q, cfg = cfg, buf = {}, pos = 1, skipped = 0, done = false}
+        local h = {q = q, cfg = cfg, buf = {}, pos = 1, skipped = 0, done = false, reads = 0}
+        opened[q] = h
         refill(h)
         if not h.done then hpush(h) end
       end
     end
     local h = hpop()
     if not h then break end
-    local tid = h.buf[h.pos][1]
+    local entry = h.buf[h.pos]
+    local tid = entry[1]
     h.pos = h.pos + 1
     examined = examined + 1
     local res = try_route(tid, h.q, h.cfg, nomatch, scan)
     if res then
       decisions[#decisions + 1] = res
     elseif res == nil then
+      if h.skipped == 0 then h.head = entry[3] end -- the first task left behind
       h.skipped = h.skipped + 1
       if h.skipped >= look then h.done = true end
     end
@@ -639,7 +770,24 @@ function C.match()
       if not h.done then hpush(h) end
     end
   end
-  for q, _ in pairs(deferred_heads) do refresh_head(q) end
+  -- new heads of the queues that lost tasks: known from what was read, unless the
+  -- last chunk was used up
+  for q, _ in pairs(deferred_heads) do
+    local h = opened[q]
+    local head = nil
+    if h then
+      if h.head then head = h.head
+      elseif h.pos <= #h.buf then head = h.buf[h.pos][3]
+      elseif h.eof then head = false end
+    end
+    if head then
+      redis.call('ZADD', k_queues_waiting(), head, q)
+    elseif head == false then
+      redis.call('ZREM', k_queues_waiting(), q)
+    else
+      refresh_head(q)
+    end
+  end
   deferred_heads = nil
   return {offers = decisions, examined = examined}
 end
@@ -750,7 +898,15 @@ function C.accept()
   local out = {}
   for _, pair in ipairs(args.offers) do
     local tid, aid = pair[1], pair[2]
-    local t, e = offered_to(tid, aid)
+    local v = redis.call('HMGET', k_task(tid), 'st', 'ag', 'q', 'ch', 'ot', 'enq', 'ex')
+    local t, e = nil, nil
+    if not v[1] then
+      e = {err = 'task_not_found'}
+    elseif v[1] ~= 'offered' or v[2] ~= aid then
+      e = {err = 'not_offered'}
+    else
+      t = {q = v[3], ch = v[4], ot = v[5], enq = v[6], ex = v[7]}
+    end
     if e then
       e.task = tid
       out[#out + 1] = e
@@ -793,7 +949,9 @@ function C.finish()
   local out = {}
   for _, pair in ipairs(args.tasks) do
     local tid, aid = pair[1], pair[2]
-    local t = hgetall(k_task(tid))
+    local v = redis.call('HMGET', k_task(tid), 'st', 'ag', 'q', 'ch', 'at')
+    local t = nil
+    if v[1] then t = {st = v[1], ag = v[2], q = v[3], ch = v[4], at = v[5]} end
     if not t then
       out[#out + 1] = {err = 'task_not_found', task = tid}
     elseif t.st ~= 'assigned' or t.ag ~= aid then
@@ -844,7 +1002,14 @@ function C.put_agent()
   if not a then
     local pr = x.presence or 'not_ready'
     local idle = S(x.idle_since or now)
-    redis.call('HSET', k_agent(x.id), 'pr', pr, 'rs', x.reason or '', 'sk', sk, 'cap', cap, 'blk', blk, 'idle', idle, 'pt', NOW)
+    local fields = {'pr', pr, 'rs', x.reason or '', 'sk', sk, 'cap', cap, 'blk', blk, 'idle', idle, 'pt', NOW}
+    -- work on each channel "last changed" at login: a channel's time then moves only
+    -- with work on that channel, so work on another one never reorders its index
+    for ch, _ in pairs(x.capacity) do
+      fields[#fields + 1] = 'since:' .. ch
+      fields[#fields + 1] = idle
+    end
+    redis.call('HSET', k_agent(x.id), unpack(fields))
     redis.call('SADD', k_agents(), x.id)
     acache[x.id] = nil
     a = agent(x.id)
@@ -907,6 +1072,15 @@ function C.move()
   return {ok = true}
 end
 
-local fn = C[cmd]
-if not fn then return redis.error_reply('unknown ACD command ' .. tostring(cmd)) end
-return cjson.encode(fn())
+local function acd(keys, argv)
+  P, cmd, now = keys[1], argv[1], tonumber(argv[2])
+  args = cjson.decode(argv[3])
+  strip_nulls(args)
+  STREAM_MAX, NOW = argv[4], S(now)
+  qcache, acache, AVKEYS, BLOCKED, deferred_heads = {}, {}, {}, {}, nil
+  local fn = C[cmd]
+  if not fn then return redis.error_reply('unknown ACD command ' .. tostring(cmd)) end
+  return cjson.encode(fn())
+end
+
+redis.register_function(FUNCTION_NAME, acd)

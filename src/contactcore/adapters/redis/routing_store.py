@@ -1,7 +1,8 @@
-"""The live routing state in Redis: one Lua script, one atomic call per command."""
+"""The live routing state in Redis: one Lua function library, one atomic call per command."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -9,8 +10,7 @@ from importlib import resources
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError
+from redis.exceptions import ResponseError
 
 from contactcore.adapters.redis.keys import Keys, lua_prelude
 
@@ -19,11 +19,30 @@ log = logging.getLogger(__name__)
 DEFAULT_STREAM_MAXLEN = 1_000_000
 
 
+LIBRARY_PREFIX = "contactcore_acd_"
+
+
 def _script_text() -> str:
     body = resources.files("contactcore.adapters.redis").joinpath("acd.lua").read_text("utf-8")
-    # the prelude must follow "local P = KEYS[1]", the first line of code in the script
-    head, marker, rest = body.partition("local P = KEYS[1]\n")
+    # the key helpers must follow the declaration of P, the first line of code
+    head, marker, rest = body.partition("local P, cmd, now, args, STREAM_MAX, NOW\n")
     return head + marker + lua_prelude() + rest
+
+
+def library(code: str) -> tuple[str, str]:
+    """(function name, library source) for this code.
+
+    Functions are global to a Redis server, so the name carries a digest of the code:
+    processes running different versions of the engine on one Redis never replace each
+    other's function, and a process always calls the code it was built with.
+    """
+    name = LIBRARY_PREFIX + hashlib.sha1(code.encode()).hexdigest()[:16]
+    return name, f"#!lua name={name}\nlocal FUNCTION_NAME = '{name}'\n{code}"
+
+
+def _missing(exc: BaseException) -> bool:
+    # a Redis that restarted empty (or never saw this version) has no such function
+    return isinstance(exc, ResponseError) and "function not found" in str(exc).lower()
 
 
 def _listify(value: Any) -> Any:
@@ -44,7 +63,15 @@ class RedisRoutingStore:
         self.client = client
         self.keys = Keys(prefix)
         self.stream_maxlen = stream_maxlen
-        self._script: AsyncScript = client.register_script(_script_text())
+        self.use_code(_script_text())
+
+    def use_code(self, code: str) -> None:
+        """Run this Lua code (the engine's, or in tests a variant of it)."""
+        self.code = code
+        self.function, self.library = library(code)
+
+    async def load(self) -> None:
+        await self.client.function_load(self.library, replace=True)
 
     def _argv(self, command: str, now: float, args: Mapping[str, Any]) -> list[Any]:
         return [command, repr(float(now)), json.dumps(args), self.stream_maxlen]
@@ -57,17 +84,23 @@ class RedisRoutingStore:
         return _listify(out)
 
     async def execute(self, command: str, now: float, args: Mapping[str, Any]) -> Any:
-        raw = await self._script(keys=[self.keys.base], args=self._argv(command, now, args))
+        argv = self._argv(command, now, args)
+        try:
+            raw = await self.client.fcall(self.function, 1, self.keys.base, *argv)
+        except ResponseError as exc:
+            if not _missing(exc):
+                raise
+            await self.load()  # the call did not run: run it now
+            raw = await self.client.fcall(self.function, 1, self.keys.base, *argv)
         return self._decode(raw)
 
     async def execute_many(
         self, calls: Sequence[tuple[str, float, Mapping[str, Any]]]
     ) -> list[Any]:
-        """Several commands in one round trip (each still its own atomic script call).
+        """Several commands in one round trip (each still its own atomic function call).
 
-        EVALSHA is sent directly: a script object in a pipeline would add a SCRIPT EXISTS
-        round trip each time. Calls that find the script missing (a restarted Redis) are
-        sent again once it is loaded; the others ran exactly once.
+        Calls that find the function missing (a restarted Redis) are sent again once it
+        is loaded; the others ran exactly once.
         """
         if not calls:
             return []
@@ -77,11 +110,11 @@ class RedisRoutingStore:
         for attempt in range(2):
             pipe = self.client.pipeline(transaction=False)
             for i in todo:
-                pipe.evalsha(self._script.sha, 1, self.keys.base, *argvs[i])
+                pipe.fcall(self.function, 1, self.keys.base, *argvs[i])
             results = await pipe.execute(raise_on_error=False)
             missing = []
             for i, res in zip(todo, results, strict=True):
-                if isinstance(res, NoScriptError) and attempt == 0:
+                if _missing(res) and attempt == 0:
                     missing.append(i)
                 elif isinstance(res, Exception):
                     raise res
@@ -89,7 +122,7 @@ class RedisRoutingStore:
                     raws[i] = res
             if not missing:
                 break
-            await self.client.script_load(self._script.script)
+            await self.load()
             todo = missing
         return [self._decode(r) for r in raws]
 
