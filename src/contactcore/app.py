@@ -42,6 +42,7 @@ from contactcore.adapters.redis.stream import RedisStreamBus, RedisStreamSource,
 from contactcore.channels.positions import QueuePositions
 from contactcore.channels.signals import TaskSignals
 from contactcore.channels.voice import CallFlow, CallJournal, VoiceChannel, line_test_flow
+from contactcore.channels.voice_callback import CallbackOffers
 from contactcore.channels.voice_queue import AgentLine, VoiceQueue
 from contactcore.channels.voice_transfer import VoiceTransfers
 from contactcore.core.clock import SystemClock
@@ -211,6 +212,26 @@ async def serve(settings: Settings, pid_file: Path | None = None) -> int:
         # announcements share reads of the whole live routing state
         positions = QueuePositions(routing.live_numbers)
 
+        # -- callbacks: virtual hold, scheduling, agent-first dialling ---------------
+        cb = settings.callback
+
+        async def agent_phone(agent_id: str) -> tuple[str, str] | None:
+            line = await agent_line(agent_id)
+            return None if line is None else (line.endpoint, line.name)
+
+        callbacks = wiring.callback_service(
+            cb,
+            settings.ivr.default_region,
+            records,
+            database.callbacks,
+            routing,
+            telephony,
+            recorder,
+            clock,
+            agent_phone,
+        )
+        await callbacks.start()
+
         legs: dict[str, Leg] = {}
         voice_queue = VoiceQueue(
             routing,
@@ -225,6 +246,7 @@ async def serve(settings: Settings, pid_file: Path | None = None) -> int:
             on_recording=lambda interaction_id, file: database.interactions.annotate(
                 interaction_id, recording=file
             ),
+            callbacks=CallbackOffers(callbacks, offer_key=cb.offer_key) if cb.enabled else None,
         )
         identity = IdentityChecker(
             database.customers,
@@ -299,6 +321,9 @@ async def serve(settings: Settings, pid_file: Path | None = None) -> int:
                 ),
                 name="history",
             ),
+            asyncio.create_task(
+                callbacks.run(stop_work, RedisStreamTail(redis_client, prefix)), name="callbacks"
+            ),
         ]
 
         async def stop_background() -> None:
@@ -348,6 +373,7 @@ async def serve(settings: Settings, pid_file: Path | None = None) -> int:
             feed=RedisStreamTail(redis_client, prefix),
             # the call may be carried by another controller: asked over the event stream
             transfers=VoiceTransfers(routing, RedisStreamBus(redis_client, prefix), clock),
+            callbacks=callbacks,
         )
         app = build_web_app(
             {"asterisk": ari_ok, "redis": redis_ok, "database": db_ok},

@@ -50,7 +50,8 @@ class InvalidInput(ContactcoreError):
 
 
 class Unprocessable(ContactcoreError):
-    """Well-formed input that names something unusable now (e.g. a closed queue)."""
+    """Well-formed input the rules refuse now (e.g. a closed queue, a callback outside
+    business hours)."""
 
     error_id = "unprocessable"
 

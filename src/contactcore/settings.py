@@ -103,6 +103,31 @@ class IvrSettings(_Section):
     recorded_prompts_dir: Path = Path("dialplans/recorded")
 
 
+class CallbackSettings(_Section):
+    """Callbacks instead of waiting; a queue's ``callback`` config overrides the policy."""
+
+    enabled: bool = True
+    offer_key: str = Field(default="*", pattern=r"^[0-9*#]$")  # press while waiting
+    offer_above_ewt_seconds: float = Field(default=120.0, ge=0)  # offer when EWT exceeds it
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    retry_seconds: float = Field(default=120.0, ge=0)
+    caller_id: str = '"Contact Core" <+12025550100>'  # what the customer's phone shows
+    dial_string: str = "PJSIP/{number}@customers"  # {number} is the E.164 number
+    agent_ring_seconds: float = Field(default=15.0, gt=0)
+    customer_ring_seconds: float = Field(default=30.0, gt=0)
+    confirm_key: str = Field(default="1", pattern=r"^[0-9*#]$")
+    confirm_timeout_seconds: float = Field(default=10.0, gt=0)
+    skip_wrapup_after_failure: bool = True
+    poll_seconds: float = Field(default=1.0, gt=0, le=60)
+
+    @field_validator("dial_string")
+    @classmethod
+    def _has_number(cls, value: str) -> str:
+        if "{number}" not in value:
+            raise ValueError("must contain {number}, e.g. PJSIP/{number}@customers")
+        return value
+
+
 class LogSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     dir: Path = Path("var/log")
@@ -133,6 +158,7 @@ class Settings(_Section):
     ivr: IvrSettings = IvrSettings()
     log: LogSettings = LogSettings()
     wfm: WfmSettings = WfmSettings()
+    callback: CallbackSettings = CallbackSettings()
 
     @property
     def async_database_url(self) -> str:

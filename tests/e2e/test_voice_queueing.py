@@ -96,7 +96,10 @@ async def test_waiting_callers_hear_position_announcements_between_music(
     voice: PlatformRun,
 ) -> None:
     every = 3.0
-    platform = await voice.start({"billing": {"announce": {"every_seconds": every}}})
+    # callbacks off: their offer would follow the position (tests/e2e/test_callbacks.py)
+    platform = await voice.start(
+        {"billing": {"announce": {"every_seconds": every}, "callback": False}}
+    )
     sb = platform.sandbox
     script = caller_script(platform.tmp / "caller.xml", [Keys(MENU_KEY_AT_MS, "1")])
 

@@ -98,6 +98,14 @@ async def test_authorisation_matrix(env: ApiEnv) -> None:
             None,
             {"agent": 403, "supervisor": 200, "admin": 200},
         ),
+        # the same number and queue each time: the first creates, the others update it
+        (
+            "POST",
+            "/api/v1/callbacks",
+            {"number": "+12025550143", "queue": "general", "window_start": 1800000000.0},
+            {"agent": 201, "supervisor": 200, "admin": 200},
+        ),
+        ("GET", "/api/v1/callbacks", None, {"agent": 200, "supervisor": 200, "admin": 200}),
         # agent desktop and supervisor console (no such offer: 404 once allowed in)
         ("GET", f"{mine}/work", None, by_role(200, 200)),
         ("GET", f"{theirs}/work", None, by_role(403, 200)),
@@ -150,6 +158,8 @@ async def test_every_registered_api_route_is_in_the_matrix(env: ApiEnv) -> None:
         ("PUT", "/api/v1/queues/{name}/open"),
         ("PUT", "/api/v1/tasks/{task_id}"),
         ("GET", "/api/v1/wfm/staffing"),
+        ("POST", "/api/v1/callbacks"),
+        ("GET", "/api/v1/callbacks"),
         ("POST", "/api/v1/auth/tokens"),
         ("POST", "/api/v1/auth/logout"),
         ("POST", "/api/v1/auth/login"),  # test_api_auth

@@ -210,3 +210,23 @@ async def test_concurrent_callback_requests_make_one(database_url: str, db: Data
     assert sum(created for _, created in results) == 1
     assert len({record.id for record, _ in results}) == 1
     assert len(await db.callbacks.list_pending("q_a")) == 1
+
+
+async def test_callback_updates_lookup_by_task_and_one_claim_wins(db: Database) -> None:
+    made, _ = await db.callbacks.request("+12025550143", "billing", "tk_cb", 100.0)
+    assert await db.callbacks.get_by_task("tk_cb") == made
+    queued = await db.callbacks.update(made.id, {"state": "queued", "data": {"n": 1}})
+    assert (queued.state, queued.data) == ("queued", {"n": 1})
+    with pytest.raises(ValueError, match="number"):
+        await db.callbacks.update(made.id, {"number": "+12025550144"})
+    # two processes race for one offer: exactly one moves it on
+    results = await asyncio.gather(
+        *(db.callbacks.claim(made.id, "queued", {"state": "dialling"}) for _ in range(4))
+    )
+    won = [r for r in results if r is not None]
+    assert len(won) == 1
+    assert won[0].state == "dialling"
+    assert await db.callbacks.claim(made.id, "queued", {"state": "dialling"}) is None
+    closed = await db.callbacks.update(made.id, {"state": "done", "attempts": 1})
+    assert closed.attempts == 1
+    assert await db.callbacks.get_by_task("tk_cb") is None, "only open callbacks"

@@ -110,7 +110,9 @@ class QueueConfig(BaseModel):
 
 
 def _default_blocks() -> dict[str, tuple[str, ...]]:
-    return {"voice": ("chat", "email")}
+    # A phone call in hand (inbound or a callback) blocks the other call kind and
+    # new chats and emails.
+    return {"voice": ("callback", "chat", "email"), "callback": ("voice", "chat", "email")}
 
 
 class AgentConfig(BaseModel):

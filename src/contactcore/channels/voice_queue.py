@@ -12,6 +12,9 @@ stored with the interaction). The agent can blind-transfer the caller to another
 (``call.transfer_requested`` on the task's event stream, see ``voice_transfer``): the
 agent's leg is hung up, the agent wraps up the old task, and the caller hears the new
 queue's music as a new task carrying the same customer context and verification.
+
+With callbacks (``voice_callback``), a key pressed while waiting, or the offer at the
+queue's maximum wait, turns the call into a callback that keeps its place.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import Any
 from contactcore.acd.model import CustomerContext, TaskPosition, TaskSpec
 from contactcore.acd.service import RoutingService
 from contactcore.channels.signals import TaskSignals
+from contactcore.channels.voice_callback import CallbackOffers, CallbackRequest
 from contactcore.channels.voice_transfer import TRANSFER_REQUESTED
 from contactcore.core.clock import Clock
 from contactcore.core.events import DomainEvent
@@ -151,6 +155,7 @@ class VoiceQueue:
         recorder: TimelineRecorder,
         clock: Clock,
         on_recording: RecordingNoted | None = None,
+        callbacks: CallbackOffers | None = None,
     ) -> None:
         self._routing = routing
         self._signals = signals
@@ -162,6 +167,7 @@ class VoiceQueue:
         self._recorder = recorder
         self._clock = clock
         self._on_recording = on_recording
+        self._callbacks = callbacks
 
     async def _record(self, ctx: CallContext, kind: str, **fields: Any) -> None:
         ids = {k: fields.pop(k) for k in ("task_id", "agent_id", "queue_id") if k in fields}
@@ -257,18 +263,53 @@ class VoiceQueue:
 
         hangup = asyncio.ensure_future(leg.wait_hangup())
         announcer: _Announcer | None = None
+        # a callback asked for by key (between or during announcements)
+        wish = asyncio.Event()
+        listener: asyncio.Task[None] | None = None
+        resumed_at = 0.0  # events before a callback dialog that came to nothing are stale
+
+        def announce(moh_playing: bool) -> _Announcer:
+            return _Announcer(
+                partial(self._announce, leg, task_id, queue, settings, moh_playing, wish)
+            )
+
+        async def take_callback() -> bool | None:
+            if announcer is not None:
+                await announcer.stop()
+            if listener is not None:
+                listener.cancel()
+            return await self._take_callback(leg, ctx, request, task_id, queue, enqueued_at)
+
         try:
             # The announcer starts the music after the entry announcement: starting it
             # here would only have it stopped again a few milliseconds later.
-            announcer = _Announcer(partial(self._announce, leg, task_id, queue, settings, False))
+            announcer = announce(False)
+            listener = self._listen(leg, queue, wish)
             while True:
                 next_event = asyncio.ensure_future(events.get())
-                await asyncio.wait({hangup, next_event}, return_when=asyncio.FIRST_COMPLETED)
+                wished = asyncio.ensure_future(wish.wait())
+                await asyncio.wait(
+                    {hangup, next_event, wished}, return_when=asyncio.FIRST_COMPLETED
+                )
+                wished.cancel()
                 if hangup.done():
                     next_event.cancel()
                     await self._abandon(ctx, task_id, queue, enqueued_at)
                     return result(QueueOutcome.ABANDONED)
+                if wish.is_set() and not next_event.done():
+                    next_event.cancel()
+                    taken = await take_callback()
+                    if taken is True:
+                        return result(QueueOutcome.CALLBACK)
+                    if taken is False:  # back in its place: what came before is stale
+                        resumed_at = self._clock.now()
+                    wish.clear()
+                    announcer = announce(False)
+                    listener = self._listen(leg, queue, wish)
+                    continue
                 event = next_event.result()
+                if event.at < resumed_at:
+                    continue
                 log.debug("call %s task %s: %s", ctx.interaction_id, task_id, event.type)
                 if event.type == "task.offered" and event.agent_id:
                     await announcer.stop()
@@ -282,13 +323,20 @@ class VoiceQueue:
                         await self._abandon(ctx, task_id, queue, enqueued_at)
                         return result(QueueOutcome.ABANDONED)
                     await leg.start_moh(settings.moh_class)
-                    announcer = _Announcer(
-                        partial(self._announce, leg, task_id, queue, settings, True)
-                    )
+                    announcer = announce(True)
                 elif event.type == "task.withdrawn":
                     await self._record(ctx, "queue.left", task_id=task_id, **event.payload)
                     return result(QueueOutcome.OVERFLOWED)
                 elif event.type == "task.max_wait_reached":
+                    # the queue's NOTIFY action: a last offer of a callback, then as before
+                    if self._callbacks is not None and self._callbacks.enabled(queue):
+                        await announcer.stop()
+                        if listener is not None:
+                            listener.cancel()
+                        await leg.stop_moh()
+                        await self._record(ctx, "callback.offered_at_max_wait", task_id=task_id)
+                        if await self._callbacks.last_offer(leg) and await take_callback():
+                            return result(QueueOutcome.CALLBACK)
                     with contextlib.suppress(Conflict):
                         await self._routing.withdraw(task_id, "max-wait")
                     await self._record(ctx, "queue.max_wait", task_id=task_id, queue_id=queue)
@@ -302,9 +350,66 @@ class VoiceQueue:
             return result(QueueOutcome.ABANDONED)
         finally:
             hangup.cancel()
+            if listener is not None:
+                listener.cancel()
             if announcer is not None:
                 announcer.stopped.set()
                 announcer.task.cancel()
+
+    def _listen(self, leg: Leg, queue: str, wish: asyncio.Event) -> asyncio.Task[None] | None:
+        if self._callbacks is None or not self._callbacks.enabled(queue):
+            return None
+        return asyncio.create_task(self._callbacks.listen(leg, wish), name="callback-key")
+
+    async def _take_callback(
+        self,
+        leg: Leg,
+        ctx: CallContext,
+        request: QueueRequest,
+        task_id: str,
+        queue: str,
+        enqueued_at: float,
+    ) -> bool | None:
+        """The caller asked for a callback: out of the queue for the dialog; on a callback
+        (True) the call ends, otherwise (False) the task goes back to its original place.
+        None: too late, an agent's offer is on its way."""
+        assert self._callbacks is not None
+        position = await self._position(queue, task_id)
+        try:
+            await self._routing.withdraw(task_id, "callback-offer")
+        except Conflict:
+            return None
+        await leg.stop_moh()
+        await self._record(ctx, "callback.offer_taken", task_id=task_id, queue_id=queue)
+        callback = await self._callbacks.take(
+            leg,
+            ctx,
+            CallbackRequest(
+                queue=queue,
+                enqueued_at=enqueued_at,
+                priority=request.priority,
+                skills=dict(request.skills),
+                ewt_s=position.ewt_s if position is not None else -1.0,
+            ),
+        )
+        if callback is not None:
+            await self._record(
+                ctx,
+                "callback.requested",
+                task_id=task_id,
+                queue_id=queue,
+                callback_id=callback.id,
+                number=callback.number,
+                callback_task_id=callback.task_id,
+            )
+            return True
+        # the same id and enqueued-at: the same place
+        spec = self._task(request, queue, request.skills)
+        await self._routing.enqueue(
+            spec.model_copy(update={"id": task_id, "enqueued_at": enqueued_at})
+        )
+        await self._record(ctx, "callback.declined", task_id=task_id, queue_id=queue)
+        return False
 
     async def _abandon(self, ctx: CallContext, task_id: str, queue: str, since: float) -> None:
         with contextlib.suppress(Conflict):
@@ -320,21 +425,38 @@ class VoiceQueue:
         queue: str,
         settings: VoiceQueueSettings,
         moh_playing: bool,
+        wish: asyncio.Event,
         stopped: asyncio.Event,
     ) -> None:
-        """On entry and every N seconds; music stops for the announcement, then resumes."""
+        """On entry and every N seconds; music stops for the announcement, then resumes.
+
+        With callbacks, the announcement also tells the callback key (on entry, and
+        again while the expected wait is over the queue's threshold); pressing it during
+        the announcement asks for the callback at once.
+        """
+        offers = self._callbacks if self._callbacks and self._callbacks.enabled(queue) else None
         announces = settings.announce_position or settings.announce_wait
+        first = True
         while not stopped.is_set():
             media: list[str] = []
-            if announces:
+            if announces or offers is not None:
                 position = await self._position(queue, task_id)
-                media = announcement(position, settings) if position is not None else []
+                if announces and position is not None:
+                    media = announcement(position, settings)
+                if offers is not None:
+                    ewt = position.ewt_s if position is not None else -1.0
+                    media += offers.offer_media(queue, ewt, first)
+            first = False
             if media and not stopped.is_set():
                 if moh_playing:
                     await leg.stop_moh()
                     moh_playing = False
                 try:
-                    await leg.play(media)
+                    keys = offers.offer_key if offers is not None else ""
+                    played = await leg.play(media, interrupt_keys=keys)
+                    if played.interrupted_by and offers is not None:
+                        wish.set()
+                        return
                 finally:
                     if not stopped.is_set():
                         with contextlib.suppress(CallerHungUp):
@@ -344,7 +466,7 @@ class VoiceQueue:
                 with contextlib.suppress(CallerHungUp):
                     await asyncio.shield(leg.start_moh(settings.moh_class))
                 moh_playing = True
-            if not announces:
+            if not (announces or offers is not None):
                 return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopped.wait(), settings.announce_every_s)

@@ -577,6 +577,7 @@ async def _hangup(run: CallRun, node: Node) -> Step:
     elif run.last_queue is not None and run.last_queue.outcome in (
         QueueOutcome.CLOSED,
         QueueOutcome.OVERFLOWED,
+        QueueOutcome.CALLBACK,
     ):
         outcome = RunOutcome(run.last_queue.outcome.value)
     else:

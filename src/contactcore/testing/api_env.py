@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -28,12 +28,50 @@ from contactcore.adapters.db.wfm_store import SqlHistory, SqlIntervalStore
 from contactcore.adapters.redis.routing_store import RedisRoutingStore
 from contactcore.adapters.redis.stream import RedisStreamBus, RedisStreamSource, RedisStreamTail
 from contactcore.channels.voice_transfer import VoiceTransfers
+from contactcore.core.voice import CallHandler, Leg
+from contactcore.errors import DependencyUnavailable
+from contactcore.settings import CallbackSettings
 from contactcore.testing.acd_fakes import ManualClock
 from contactcore.web.app import ApiServices, build_web_app
 from contactcore.web.auth import Auth, AuthConfig, LoginThrottle
 from contactcore.wfm.service import WfmConfig, WfmService, seed_demo_history
 
 Client = TestClient[web.Request, web.Application]
+
+
+class NoTelephony:
+    """The API never dials: a telephony port that says so if it is ever asked to."""
+
+    connected = False
+
+    def set_call_handler(self, handler: CallHandler | None) -> None:
+        pass
+
+    async def originate(
+        self,
+        endpoint: str,
+        *,
+        caller_id: str,
+        timeout: float,
+        variables: dict[str, str] | None = None,
+    ) -> Leg:
+        raise DependencyUnavailable("no telephony in the API tests")
+
+    async def bridge(self, legs: Sequence[Leg]) -> str:
+        raise DependencyUnavailable("no telephony in the API tests")
+
+    async def destroy_bridge(self, bridge_id: str) -> None:
+        pass
+
+    async def record_bridge(self, bridge_id: str, name: str) -> str:
+        raise DependencyUnavailable("no telephony in the API tests")
+
+    async def stop_recording(self, name: str, timeout: float) -> float | None:
+        return None
+
+
+async def _no_phone(agent_id: str) -> tuple[str, str] | None:
+    return None
 
 
 @dataclass
@@ -96,20 +134,38 @@ async def api_env(
     cookie_secure: bool = False,
     with_feed: bool = False,
     background: bool = False,
+    queue_changes: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> AsyncIterator[ApiEnv]:
     """``background``: also run a router (routing decisions as tasks and agents change)
-    and the history consumer (events into SQL, for today's numbers), as ``serve`` does."""
+    and the history consumer (events into SQL, for today's numbers), as ``serve`` does.
+    ``queue_changes``: per queue name, config keys to replace after seeding."""
     await upgrade(sqlite_url)
     clock = ManualClock(time.time())
     db = await open_database(sqlite_url, clock=clock)
     await seed_demo(db)
+    for name, changes in (queue_changes or {}).items():
+        record = await db.queues.get_by_name(name)
+        assert record is not None, f"no demo queue {name}"
+        await db.queues.update(record.id, config=record.config | dict(changes))
     store = SqlIntervalStore(db.engine)
     await seed_demo_history(store, ["general"], date.today(), days=7)
     planning = WfmService(store, SqlHistory(db.engine), WfmConfig())
     client = aioredis.Redis.from_url(redis_url)
     durable = SqlRoutingDurableStore(db.agents, db.sessions, db.tasks, clock)
     routing = RoutingService(RedisRoutingStore(client, redis_prefix), clock, durable=durable)
-    await routing.start([wiring.acd_queue(r) for r in await db.queues.list()])
+    records = await db.queues.list()
+    await routing.start([wiring.acd_queue(r) for r in records])
+    callbacks = wiring.callback_service(
+        CallbackSettings(),
+        "US",
+        records,
+        db.callbacks,
+        routing,
+        NoTelephony(),
+        db.interactions,
+        clock,
+        _no_phone,
+    )
     staff = SqlStaffDirectory(db.engine, clock)
     services = ApiServices(
         auth=Auth(
@@ -123,6 +179,7 @@ async def api_env(
         routing=routing,
         desk=SqlDeskHistory(db.engine, clock),
         feed=RedisStreamTail(client, redis_prefix) if with_feed else None,
+        callbacks=callbacks,
         transfers=VoiceTransfers(routing, RedisStreamBus(client, redis_prefix), clock),
     )
     app = build_web_app({}, CollectorRegistry(), planning, services)

@@ -15,6 +15,8 @@ from pydantic import BaseModel
 
 from contactcore.acd.model import AgentConfig, AgentLive, Presence, WorkItem
 from contactcore.acd.service import RoutingService
+from contactcore.callback.model import Callback
+from contactcore.callback.service import CallbackService
 from contactcore.channels.voice_transfer import VoiceTransfers
 from contactcore.core.auth import ROLES, SUPERVISORS, StaffMember
 from contactcore.core.desk import Disposition
@@ -40,6 +42,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 EVERYONE = frozenset(ROLES)
 
 ROUTING = web.AppKey("routing", RoutingService)
+CALLBACKS = web.AppKey("callbacks", CallbackService)
 TRANSFERS = web.AppKey("transfers", VoiceTransfers)
 
 
@@ -57,6 +60,7 @@ class Endpoint:
     query: tuple[str, ...] = ()
     required_query: tuple[str, ...] = ()
     errors: tuple[int, ...] = ()  # documented beyond the usual 400/401/403/404/409
+    also_ok: tuple[int, ...] = ()  # other success statuses with the same body
 
 
 def _json(model: BaseModel, status: int = 200) -> web.Response:
@@ -318,6 +322,44 @@ async def put_task(request: web.Request) -> web.Response:
     return _json(s.TaskOut(task_id=task_id, priority=body.priority, queue=body.queue or queue))
 
 
+# -- callbacks ---------------------------------------------------------------------------------
+def _callbacks(request: web.Request) -> CallbackService:
+    service = request.app.get(CALLBACKS)
+    if service is None:
+        raise DependencyUnavailable("callbacks are not configured in this server")
+    return service
+
+
+def _callback_out(c: Callback) -> s.CallbackOut:
+    return s.CallbackOut(**c.model_dump(mode="json"))
+
+
+async def post_callback(request: web.Request) -> web.Response:
+    body = await s.parse(request, s.CallbackIn)
+    callback, created = await _callbacks(request).schedule(
+        number=body.number,
+        queue=body.queue,
+        window_start=body.window_start,
+        window_end=body.window_end,
+        name=body.name,
+    )
+    await audit(
+        request,
+        "callback.create" if created else "callback.update",
+        callback.id,
+        {},
+        body.model_dump(exclude_none=True),
+    )
+    return _json(_callback_out(callback), 201 if created else 200)
+
+
+async def list_callbacks(request: web.Request) -> web.Response:
+    member = member_of(request)
+    mine = member.id if member.role == "agent" else None
+    pending = await _callbacks(request).pending(agent_id=mine)
+    return _json(s.CallbacksOut(callbacks=[_callback_out(c) for c in pending]))
+
+
 # -- agent desktop and supervisor console ------------------------------------------------------
 class DeskConflict(Conflict):
     error_id = "desk.refused"
@@ -532,6 +574,15 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              SUPERVISORS, None, s.WallboardOut, tag="desk"),
     Endpoint("GET", "/api/v1/audit", get_audit, "The audit log, newest first",
              SUPERVISORS, None, s.AuditOut, tag="desk", query=("limit",)),
+    # -- callbacks
+    Endpoint("POST", "/api/v1/callbacks", post_callback,
+             "Schedule a callback for a time window inside the queue's business hours "
+             "(one per number and queue: a second request updates the first, 200)",
+             EVERYONE, s.CallbackIn, s.CallbackOut, status=201, tag="callbacks",
+             errors=(422,), also_ok=(200,)),
+    Endpoint("GET", "/api/v1/callbacks", list_callbacks,
+             "Pending callbacks (supervisors: all; agents: those offered to them)",
+             EVERYONE, None, s.CallbacksOut, tag="callbacks"),
 )  # fmt: skip
 
 

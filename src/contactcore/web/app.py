@@ -9,6 +9,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from contactcore.acd.service import RoutingService
+from contactcore.callback.service import CallbackService
 from contactcore.channels.voice_transfer import VoiceTransfers
 from contactcore.core.auth import SUPERVISORS
 from contactcore.core.desk import DeskHistory
@@ -28,6 +29,7 @@ class ApiServices:
     routing: RoutingService
     desk: DeskHistory
     feed: EventFeed | None = None
+    callbacks: CallbackService | None = None
     transfers: VoiceTransfers | None = None
 
 
@@ -43,6 +45,8 @@ async def openapi_document(request: web.Request) -> web.Response:
 def _add_api(app: web.Application, services: ApiServices, planning: WfmService | None) -> None:
     app[AUTH] = services.auth
     app[api.ROUTING] = services.routing
+    if services.callbacks is not None:
+        app[api.CALLBACKS] = services.callbacks
     if services.transfers is not None:
         app[api.TRANSFERS] = services.transfers
     app[desk.DESK] = services.desk

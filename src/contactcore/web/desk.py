@@ -21,7 +21,8 @@ DAY_S = 86400.0
 PREVIOUS_LIMIT = 5
 # Channels whose offers the phone answers: the voice channel rings the agent and accepts
 # on answer, so the desktop must not accept, reject or complete them (see docs/api.md).
-PHONE_CHANNELS = frozenset({"voice"})
+# A callback too: the callback dialler rings the agent first and accepts on answer.
+PHONE_CHANNELS = frozenset({"voice", "callback"})
 
 AGENT_EVENTS = ("task.offered", "task.accepted", "task.rejected", "task.rona", "task.completed")
 
@@ -33,7 +34,7 @@ def day_start(now: float) -> float:
 def actions(item: WorkItem) -> list[str]:
     """What the desktop may do with the task now."""
     if item.channel in PHONE_CHANNELS:
-        return ["transfer"] if item.state == "assigned" else []
+        return ["transfer"] if item.state == "assigned" and item.channel == "voice" else []
     return ["accept", "reject"] if item.state == "offered" else ["complete"]
 
 

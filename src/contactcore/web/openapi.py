@@ -19,7 +19,7 @@ _ERRORS = {
     403: "the role may not do this, or the CSRF token is missing or wrong",
     404: "no such agent, queue or task",
     409: "the change contradicts the current state",
-    422: "well-formed, but names something unusable now (e.g. an unknown or closed queue)",
+    422: "well-formed, but refused now (e.g. a closed queue, a callback outside business hours)",
     429: "too many failed logins; see Retry-After",
     503: "a service this needs is not available on this server",
 }
@@ -76,6 +76,8 @@ def build_document(endpoints: list[Endpoint]) -> dict[str, Any]:
             op["security"] = [{"session": [], "csrf": []}, {"bearer": []}]
         else:
             op["security"] = []
+        for code in ep.also_ok:  # e.g. 200 "updated" beside 201 "created"
+            responses[str(code)] = ok
         for code in sorted(set(codes)):
             responses[str(code)] = {"description": _ERRORS[code], **_json_content(error)}
         op["responses"] = responses

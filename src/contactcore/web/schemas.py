@@ -173,6 +173,50 @@ class TaskOut(BaseModel):
     queue: str | None
 
 
+class CallbackIn(_Body):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "number": "+12025550143",
+                    "queue": "general",
+                    "window_start": 1800000000.0,
+                    "window_end": 1800003600.0,
+                    "name": "Dana Whitfield",
+                }
+            ]
+        }
+    )
+    number: str = Field(
+        min_length=1, max_length=32, description="E.164, or national in the configured region"
+    )
+    queue: str = Field(min_length=1, max_length=64)
+    window_start: float = Field(description="epoch seconds; the callback enters the queue then")
+    window_end: float | None = Field(default=None, description="epoch seconds")
+    name: str | None = Field(default=None, max_length=128, description="shown to the agent")
+
+
+class CallbackOut(BaseModel):
+    id: str
+    task_id: str
+    queue: str
+    number: str
+    name: str | None
+    state: Literal["pending", "queued", "dialling", "done", "failed", "cancelled"]
+    attempts: int
+    last_reason: str | None
+    requested_at: float
+    window_start: float
+    window_end: float | None
+    enqueued_at: float = Field(description="its place in the queue (the original call's time)")
+    agent_id: str | None = Field(description="the agent it was last offered to")
+    interaction_id: str | None
+
+
+class CallbacksOut(BaseModel):
+    callbacks: list[CallbackOut]
+
+
 class TransferIn(_Body):
     model_config = ConfigDict(json_schema_extra={"examples": [{"queue": "billing"}]})
     queue: str = Field(min_length=1, max_length=64, description="the queue to transfer to")

@@ -23,7 +23,10 @@ from contactcore.core.events import DomainEvent
 log = logging.getLogger(__name__)
 
 # Cross-channel rules have no column yet; the ACD's default rule applies after a rebuild.
-DEFAULT_BLOCKS: dict[str, list[str]] = {"voice": ["chat", "email"]}
+DEFAULT_BLOCKS: dict[str, list[str]] = {
+    "voice": ["callback", "chat", "email"],
+    "callback": ["voice", "chat", "email"],
+}
 
 
 class SqlRoutingDurableStore:

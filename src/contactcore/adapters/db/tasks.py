@@ -170,6 +170,44 @@ class CallbackRepository(Repository):
     ) -> CallbackRecord:
         return await self._change(callback_id, {"state": state, "last_reason": reason})
 
+    _UPDATABLE = frozenset(
+        {"state", "last_reason", "attempts", "window_start", "window_end", "data"}
+    )
+
+    async def update(self, callback_id: str, values: Mapping[str, Any]) -> CallbackRecord:
+        """Change some of state, last_reason, attempts, window_start/end and data."""
+        unknown = set(values) - self._UPDATABLE
+        if unknown:
+            raise ValueError(f"callback fields cannot be updated: {sorted(unknown)}")
+        return await self._change(callback_id, dict(values))
+
+    async def claim(
+        self, callback_id: str, from_state: str, values: Mapping[str, Any]
+    ) -> CallbackRecord | None:
+        """Change the callback only if it is still in ``from_state`` (one winner when
+        several processes race for it); None when another got there first."""
+        unknown = set(values) - self._UPDATABLE
+        if unknown:
+            raise ValueError(f"callback fields cannot be updated: {sorted(unknown)}")
+        async with self._tx() as conn:
+            row = (
+                await conn.execute(
+                    update(callbacks)
+                    .where(callbacks.c.id == callback_id, callbacks.c.state == from_state)
+                    .values(**values, updated_at=self._clock.now())
+                    .returning(*callbacks.c)
+                )
+            ).first()
+        return None if row is None else _callback(row)
+
+    async def get_by_task(self, task_id: str) -> CallbackRecord | None:
+        """The open callback whose routing task this is."""
+        async with self._tx() as conn:
+            row = (
+                await conn.execute(select(callbacks).where(callbacks.c.task_id == task_id, _OPEN))
+            ).first()
+        return None if row is None else _callback(row)
+
     async def _change(self, callback_id: str, values: dict[str, Any]) -> CallbackRecord:
         async with self._tx("another open callback exists for this number and queue") as conn:
             row = (
