@@ -15,6 +15,11 @@ RUN apt-get update \
       asterisk asterisk-modules asterisk-core-sounds-en-gsm asterisk-moh-opsound-gsm \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=render /rendered/ /etc/asterisk-default/
+# The instance's data directory: links to the shared data, its own sounds/contactcore.
+RUN mkdir -p /usr/share/asterisk-default/sounds/contactcore \
+ && for e in /usr/share/asterisk/*; do \
+      [ "$(basename "$e")" = sounds ] || ln -s "$e" /usr/share/asterisk-default/; done \
+ && for e in /usr/share/asterisk/sounds/*; do ln -s "$e" /usr/share/asterisk-default/sounds/; done
 RUN for d in /run/asterisk-default /var/log/asterisk-default /var/spool/asterisk-default/recording \
              /var/lib/asterisk-default /var/cache/asterisk-default; do mkdir -p "$d"; done \
  && chown -R asterisk:asterisk /etc/asterisk-default /run/asterisk-default \

@@ -24,7 +24,7 @@ def test_host_paths_never_go_through_var_run() -> None:
     assert p.run == Path("/srv/rootfs/run/asterisk-dev")
     assert p.pid_file == Path("/srv/rootfs/run/asterisk-dev/asterisk.pid")
     assert p.log == Path("/srv/rootfs/var/log/asterisk-dev")
-    assert p.sounds == Path("/srv/rootfs/usr/share/asterisk/sounds/contactcore")
+    assert p.sounds == Path("/srv/rootfs/usr/share/asterisk-dev/sounds/contactcore")
     # The lock lives beside the root filesystem, so deleting the root never loses it.
     assert p.lock_file.parent == Path("/srv")
 

@@ -3,14 +3,14 @@
 import os
 import socket
 import wave
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 
 from contactcore.errors import SandboxError
 from contactcore.sandbox import process, rootfs
 from contactcore.sandbox.sipp import _last_stats, dtmf_pcap, with_digit
-from contactcore.sandbox.sounds import check_wav, sync_sounds
+from contactcore.sandbox.sounds import check_wav, link_data_dir, sync_sounds
 
 SIPP_DIR = Path(__file__).resolve().parents[1] / "e2e" / "sipp"
 
@@ -128,3 +128,29 @@ def test_a_foreign_directory_is_never_replaced(tmp_path: Path) -> None:
             progress=print,
         )  # fmt: skip
     assert (tmp_path / "precious.txt").read_text() == "keep me"
+
+
+def test_each_instance_gets_its_own_prompts_beside_links_to_the_shared_data(
+    tmp_path: Path,
+) -> None:
+    shared = tmp_path / "usr/share/asterisk"
+    (shared / "moh").mkdir(parents=True)
+    (shared / "sounds/en").mkdir(parents=True)
+    (shared / "sounds/contactcore").mkdir()  # an old shared prompt folder: not linked
+    chroot = PurePosixPath("/usr/share/asterisk")
+    a, b = tmp_path / "usr/share/asterisk-a", tmp_path / "usr/share/asterisk-b"
+    for data in (a, b):
+        link_data_dir(shared, chroot, data, "contactcore")
+    assert os.readlink(a / "moh") == "/usr/share/asterisk/moh"
+    assert os.readlink(a / "sounds/en") == "/usr/share/asterisk/sounds/en"
+    assert not (a / "sounds").is_symlink()
+    own = a / "sounds/contactcore"
+    assert own.is_dir()
+    assert not own.is_symlink()
+    (own / "welcome.wav").write_bytes(b"x")
+    assert not (b / "sounds/contactcore/welcome.wav").exists()  # b has its own
+    (a / "moh").unlink()
+    (a / "moh").symlink_to("/elsewhere")
+    link_data_dir(shared, chroot, a, "contactcore")  # again: links put right, prompts kept
+    assert os.readlink(a / "moh") == "/usr/share/asterisk/moh"
+    assert (own / "welcome.wav").read_bytes() == b"x"

@@ -88,6 +88,7 @@ def placeholders(values: RenderValues, paths: InstancePaths) -> dict[str, str]:
         "SPOOL_DIR": str(paths.chroot_spool),
         "DB_DIR": str(paths.chroot_db),
         "CACHE_DIR": str(paths.chroot_cache),
+        "DATA_DIR": str(paths.chroot_data),
     }
 
 

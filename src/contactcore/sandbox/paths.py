@@ -17,6 +17,8 @@ _INSTANCE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}$")
 
 ASTERISK_BIN = PurePosixPath("/usr/sbin/asterisk")
 SOUNDS_SUBDIR = "contactcore"
+# Asterisk's shared data (sounds, music on hold, documentation) from Debian's packages.
+SHARED_DATA = PurePosixPath("/usr/share/asterisk")
 
 
 def check_instance_name(name: str) -> str:
@@ -71,9 +73,14 @@ class InstancePaths:
         return self.chroot_spool / "recording"
 
     @property
+    def chroot_data(self) -> PurePosixPath:
+        """The instance's ``astdatadir``: links to the shared data, beside its own prompts."""
+        return PurePosixPath(f"/usr/share/asterisk-{self.instance}")
+
+    @property
     def chroot_sounds(self) -> PurePosixPath:
-        """Custom prompts: ``sound:contactcore/<name>`` finds them here (shared)."""
-        return PurePosixPath("/usr/share/asterisk/sounds") / SOUNDS_SUBDIR
+        """Custom prompts: ``sound:contactcore/<name>`` finds them here (this instance's)."""
+        return self.chroot_data / "sounds" / SOUNDS_SUBDIR
 
     def host(self, chroot_path: PurePosixPath) -> Path:
         """The host path of a path inside the root filesystem."""
@@ -98,6 +105,10 @@ class InstancePaths:
     @property
     def sounds(self) -> Path:
         return self.host(self.chroot_sounds)
+
+    @property
+    def data(self) -> Path:
+        return self.host(self.chroot_data)
 
     @property
     def pid_file(self) -> Path:

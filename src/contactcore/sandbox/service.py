@@ -34,8 +34,14 @@ from contactcore.sandbox.config import (
     render_config,
 )
 from contactcore.sandbox.mirror import resolve_mirror
-from contactcore.sandbox.paths import ASTERISK_BIN, InstancePaths, check_instance_name
-from contactcore.sandbox.sounds import sync_sounds
+from contactcore.sandbox.paths import (
+    ASTERISK_BIN,
+    SHARED_DATA,
+    SOUNDS_SUBDIR,
+    InstancePaths,
+    check_instance_name,
+)
+from contactcore.sandbox.sounds import link_data_dir, sync_sounds
 from contactcore.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -256,6 +262,7 @@ class Sandbox:
         rootfs.run_in_chroot(
             root, ["sh", "-c", f"mkdir -p {dirs} && chown -R asterisk:asterisk {dirs}"]
         )
+        link_data_dir(self.paths.host(SHARED_DATA), SHARED_DATA, self.paths.data, SOUNDS_SUBDIR)
         changed = sync_sounds(self.config.sounds_dir, self.paths.sounds, (0, gid))
         if changed:
             self.say(

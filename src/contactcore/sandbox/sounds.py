@@ -1,10 +1,16 @@
-"""Custom prompts: the controller's wav files, copied where ``sound:contactcore/x`` finds them."""
+"""Custom prompts: the controller's wav files, copied where ``sound:contactcore/x`` finds them.
+
+Each instance has its own data directory (``astdatadir``) of links to the shared data,
+with a real ``sounds/contactcore`` of its own: instances started from different
+checkouts never replace or delete each other's prompts.
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
 import wave
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from contactcore.errors import SandboxError
 
@@ -50,3 +56,28 @@ def sync_sounds(source: Path, target: Path, owner: tuple[int, int]) -> int:
         tmp.replace(dest)
         changed += 1
     return changed
+
+
+def link_data_dir(shared: Path, chroot_shared: PurePosixPath, data: Path, own: str) -> None:
+    """Fill an instance's data directory with links to ``shared`` (host path of the
+    chroot's ``chroot_shared``), except ``sounds/<own>``, which is a real directory.
+
+    Link targets are chroot paths (Asterisk resolves them inside the root filesystem);
+    they are therefore compared by text, never followed from the host.
+    """
+
+    def link(entries: Path, chroot_dir: PurePosixPath, into: Path, skip: str) -> None:
+        into.mkdir(parents=True, exist_ok=True)
+        for entry in sorted(entries.iterdir()):
+            if entry.name == skip:
+                continue
+            target, where = str(chroot_dir / entry.name), into / entry.name
+            if where.is_symlink() and os.readlink(where) == target:
+                continue
+            if where.is_symlink():
+                where.unlink()
+            where.symlink_to(target)
+
+    link(shared, chroot_shared, data, "sounds")
+    link(shared / "sounds", chroot_shared / "sounds", data / "sounds", own)
+    (data / "sounds" / own).mkdir(exist_ok=True)
