@@ -123,6 +123,13 @@ function taskCard(task) {
     hint = el("p", { class: "hint", text: "Your phone is ringing: answer it to take the call." });
   } else if (task.channel === "voice") {
     hint = el("p", { class: "hint", text: "On the call. Hang up on the phone to end it." });
+  } else if (task.channel === "callback" && task.state === "offered") {
+    hint = el("p", {
+      class: "hint",
+      text: "Your phone is ringing for this callback: answer it and the customer is dialled.",
+    });
+  } else if (task.channel === "callback") {
+    hint = el("p", { class: "hint", text: "On the callback. Hang up on the phone to end it." });
   }
   const status =
     task.state === "offered"
