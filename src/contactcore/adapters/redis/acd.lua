@@ -41,13 +41,26 @@ local function hgetall(key)
   return t
 end
 
--- queue configuration, decoded once per call
+-- queue configuration, read once per call and decoded once per distinct text (a
+-- library-level memo like the agents' JSON below: the tables are never modified, a
+-- change builds a new one)
+local QCFG_MEMO, QCFG_MEMO_N, QCFG_MEMO_MAX = {}, 0, 4096
 local qcache
 local function qcfg(q)
   local c = qcache[q]
   if c == nil then
     local raw = redis.call('HGET', K_QUEUES, q)
-    if raw then c = cjson.decode(raw) else c = false end
+    if raw then
+      c = QCFG_MEMO[raw]
+      if c == nil then
+        c = cjson.decode(raw)
+        if QCFG_MEMO_N >= QCFG_MEMO_MAX then QCFG_MEMO, QCFG_MEMO_N = {}, 0 end
+        QCFG_MEMO[raw] = c
+        QCFG_MEMO_N = QCFG_MEMO_N + 1
+      end
+    else
+      c = false
+    end
     qcache[q] = c
   end
   return c
@@ -297,18 +310,34 @@ end
 -- level lowered to the cap of the last step reached, never below 1 (the skill itself
 -- is never dropped)
 local function by_skill(x, y) return x[1] < y[1] end
+-- requirements of tasks without skills of their own, per queue configuration table and
+-- relaxation step (never modified); bounded like the memos above
+local QREQ, QREQ_N = {}, 0
 local function requirements(cfg, t, wait)
-  local req = {}
-  for s, l in pairs(cfg.skills or {}) do req[s] = tonumber(l) end
-  local own = t.sk
-  if own and own ~= '{}' then
-    for s, l in pairs(cjson.decode(own)) do
-      if req[s] == nil or tonumber(l) > req[s] then req[s] = tonumber(l) end
-    end
-  end
   local step, cap = 0, nil
   for i, st in ipairs(cfg.relax or {}) do
     if wait >= tonumber(st.after) and st.level then step = i; cap = tonumber(st.level) end
+  end
+  local own = t.sk
+  local plain = not own or own == '{}'
+  local bystep
+  if plain then
+    bystep = QREQ[cfg]
+    if not bystep then
+      if QREQ_N >= QCFG_MEMO_MAX then QREQ, QREQ_N = {}, 0 end
+      bystep = {}
+      QREQ[cfg] = bystep
+      QREQ_N = QREQ_N + 1
+    end
+    local list = bystep[step]
+    if list then return step, list end
+  end
+  local req = {}
+  for s, l in pairs(cfg.skills or {}) do req[s] = tonumber(l) end
+  if not plain then
+    for s, l in pairs(cjson.decode(own)) do
+      if req[s] == nil or tonumber(l) > req[s] then req[s] = tonumber(l) end
+    end
   end
   local list = {}
   for s, l in pairs(req) do
@@ -318,6 +347,7 @@ local function requirements(cfg, t, wait)
   end
   if #list > 1 then table.sort(list, by_skill) end
   if #list == 0 then list[1] = {'*', 1} end
+  if plain then bystep[step] = list end
   return step, list
 end
 
@@ -861,6 +891,10 @@ function C.set_queue_open()
   local cfg = qcfg(args.queue)
   if not cfg then return {err = 'queue_not_found'} end
   if cfg.open ~= args.open then
+    local copy = {}
+    for k, v in pairs(cfg) do copy[k] = v end
+    cfg = copy
+    qcache[args.queue] = cfg
     cfg.open = args.open
     redis.call('HSET', K_QUEUES, args.queue, cjson.encode(cfg))
     if cfg.open then emit('queue.opened', nil, nil, args.queue, {}) else emit('queue.closed', nil, nil, args.queue, {}) end
