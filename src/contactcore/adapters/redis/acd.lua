@@ -41,26 +41,29 @@ local function hgetall(key)
   return t
 end
 
--- queue configuration, read once per call and decoded once per distinct text (a
--- library-level memo like the agents' JSON below: the tables are never modified, a
--- change builds a new one)
-local QCFG_MEMO, QCFG_MEMO_N, QCFG_MEMO_MAX = {}, 0, 4096
+-- Queue configurations and agents' skills, capacities and cross-channel rules are JSON
+-- text that many calls (and many agents) share and that rarely changes, so each distinct
+-- text is decoded once per library load. The tables are never modified (a change builds
+-- a new one). Bounded: the memo starts over past JSON_MEMO_MAX texts.
+local JSON_MEMO, JSON_MEMO_N, JSON_MEMO_MAX = {}, 0, 8192
+local function decoded(raw)
+  local v = JSON_MEMO[raw]
+  if v == nil then
+    v = cjson.decode(raw)
+    if JSON_MEMO_N >= JSON_MEMO_MAX then JSON_MEMO, JSON_MEMO_N = {}, 0 end
+    JSON_MEMO[raw] = v
+    JSON_MEMO_N = JSON_MEMO_N + 1
+  end
+  return v
+end
+
+-- queue configuration, read once per call
 local qcache
 local function qcfg(q)
   local c = qcache[q]
   if c == nil then
     local raw = redis.call('HGET', K_QUEUES, q)
-    if raw then
-      c = QCFG_MEMO[raw]
-      if c == nil then
-        c = cjson.decode(raw)
-        if QCFG_MEMO_N >= QCFG_MEMO_MAX then QCFG_MEMO, QCFG_MEMO_N = {}, 0 end
-        QCFG_MEMO[raw] = c
-        QCFG_MEMO_N = QCFG_MEMO_N + 1
-      end
-    else
-      c = false
-    end
+    if raw then c = decoded(raw) else c = false end
     qcache[q] = c
   end
   return c
@@ -82,22 +85,6 @@ local function eff_priority(prio, enq, cfg)
   local a = tonumber(cfg.aging or 0)
   if a <= 0 then return prio end
   return prio + (now - enq) / a
-end
-
--- An agent's skills, capacities and cross-channel rules are JSON text; many agents share
--- the same text and an agent's text rarely changes, so each distinct text is decoded once
--- per library load (the tables are never modified: a change replaces them). Bounded: the
--- memo starts over past JSON_MEMO_MAX texts.
-local JSON_MEMO, JSON_MEMO_N, JSON_MEMO_MAX = {}, 0, 8192
-local function decoded(raw)
-  local v = JSON_MEMO[raw]
-  if v == nil then
-    v = cjson.decode(raw)
-    if JSON_MEMO_N >= JSON_MEMO_MAX then JSON_MEMO, JSON_MEMO_N = {}, 0 end
-    JSON_MEMO[raw] = v
-    JSON_MEMO_N = JSON_MEMO_N + 1
-  end
-  return v
 end
 
 -- names of the per-channel fields of an agent's hash, built once per channel name
@@ -324,7 +311,7 @@ local function requirements(cfg, t, wait)
   if plain then
     bystep = QREQ[cfg]
     if not bystep then
-      if QREQ_N >= QCFG_MEMO_MAX then QREQ, QREQ_N = {}, 0 end
+      if QREQ_N >= JSON_MEMO_MAX then QREQ, QREQ_N = {}, 0 end
       bystep = {}
       QREQ[cfg] = bystep
       QREQ_N = QREQ_N + 1
