@@ -17,13 +17,26 @@ end
 local NO_AGING = 10000000 -- seconds per priority point when aging is off
 -- Redis 7 refuses non-integer Lua numbers as command arguments
 local function S(x) return string.format('%.17g', x) end
--- JSON text of a string and of a number, as cjson.encode writes them (14 digits);
--- strings that need no escaping (ids, names) are quoted without a call into cjson
+-- JSON text of a string, as cjson.encode writes it; strings that need no escaping (ids,
+-- names) are quoted without a call into cjson
 local function jstr(x)
   if string.find(x, '[%c"\\]') then return cjson.encode(x) end
   return '"' .. x .. '"'
 end
-local function jnum(x) return string.format('%.14g', x) end
+-- Numbers need no such helper: Lua writes a number in a concatenation with '%.14g',
+-- which is what cjson.encode writes. The JSON text of names that recur (agents, queues,
+-- channels, skills, strategies) is kept per library load, bounded.
+local JNAMES, JNAMES_N, JNAMES_MAX = {}, 0, 8192
+local function jname(x)
+  local v = JNAMES[x]
+  if v == nil then
+    v = jstr(x)
+    if JNAMES_N >= JNAMES_MAX then JNAMES, JNAMES_N = {}, 0 end
+    JNAMES[x] = v
+    JNAMES_N = JNAMES_N + 1
+  end
+  return v
+end
 
 local function emit(typ, tid, aid, qid, payload)
   local ev = {type = typ, at = now, payload = payload or {}}
@@ -536,29 +549,38 @@ local function offer(tid, t, q, cfg, best, runner, eligible, exact, step, req)
   local ch = t.ch
   local timeout = tonumber(cfg.offer_timeout or 20)
   local wait = now - tonumber(t.enq)
-  local required = {}
-  for _, r in ipairs(req) do
-    if r[1] ~= '*' then required[#required + 1] = jstr(r[1]) .. ':' .. jnum(r[2]) end
+  local required
+  if #req == 1 then
+    if req[1][1] == '*' then required = '' else required = jname(req[1][1]) .. ':' .. req[1][2] end
+  else
+    local parts = {}
+    for _, r in ipairs(req) do
+      if r[1] ~= '*' then parts[#parts + 1] = jname(r[1]) .. ':' .. r[2] end
+    end
+    required = table.concat(parts, ',')
   end
   local strategy = cfg.strategy or 'longest_idle'
-  -- the explanation is written as JSON text directly (what cjson.encode of the same
-  -- table would give, numbers with the same 14 digits), without building tables for it
-  local ex = '{"strategy":' .. jstr(strategy) .. ',"step":' .. jnum(step) ..
-    ',"required":{' .. table.concat(required, ',') .. '}' ..
-    ',"priority":' .. jnum(eff_priority(tonumber(t.prio), tonumber(t.enq), cfg)) ..
-    ',"base_priority":' .. jnum(tonumber(t.prio)) .. ',"waited":' .. jnum(wait) ..
-    ',"eligible":' .. jnum(eligible) .. ',"eligible_exact":' .. tostring(exact) ..
-    ',"winner":{"agent":' .. jstr(best.aid) .. ',"level":' .. jnum(best.level) ..
-    ',"free_since":' .. jnum(best.since) .. ',"occupancy":' .. jnum(occupancy(a)) .. '}' ..
-    ',"why":' .. jstr(why(strategy, best, runner))
+  local ru = ''
   if runner then
-    ex = ex .. ',"runner_up":{"agent":' .. jstr(runner.aid) .. ',"level":' .. jnum(runner.level) ..
-      ',"free_since":' .. jnum(runner.since) .. '}'
+    ru = ',"runner_up":{"agent":' .. jname(runner.aid) .. ',"level":' .. runner.level ..
+      ',"free_since":' .. runner.since .. '}'
   end
-  ex = ex .. '}'
+  -- the explanation is written as JSON text directly, in one concatenation (what
+  -- cjson.encode of the same table would give, numbers with the same 14 digits), without
+  -- building tables for it
+  local prio = tonumber(t.prio)
+  local ex = '{"strategy":' .. jname(strategy) .. ',"step":' .. step ..
+    ',"required":{' .. required .. '}' ..
+    ',"priority":' .. eff_priority(prio, tonumber(t.enq), cfg) ..
+    ',"base_priority":' .. prio .. ',"waited":' .. wait ..
+    ',"eligible":' .. eligible .. ',"eligible_exact":' .. tostring(exact) ..
+    ',"winner":{"agent":' .. jname(best.aid) .. ',"level":' .. best.level ..
+    ',"free_since":' .. best.since .. ',"occupancy":' .. occupancy(a) .. '}' ..
+    ',"why":' .. jstr(why(strategy, best, runner)) .. ru .. '}'
+  local until_s = S(now + timeout)
   drop_from_queue(tid, q)
-  redis.call('HSET', k_task(tid), 'st', 'offered', 'ag', best.aid, 'ou', S(now + timeout), 'ex', ex, 'ot', NOW)
-  redis.call('ZADD', K_OFFERS, S(now + timeout), tid)
+  redis.call('HSET', k_task(tid), 'st', 'offered', 'ag', best.aid, 'ou', until_s, 'ex', ex, 'ot', NOW)
+  redis.call('ZADD', K_OFFERS, until_s, tid)
   redis.call('SADD', k_agent_tasks(best.aid), tid)
   if redis.call('LPUSH', k_departures(q), NOW) > 40 then
     redis.call('LTRIM', k_departures(q), 0, 19)
@@ -568,8 +590,8 @@ local function offer(tid, t, q, cfg, best, runner, eligible, exact, step, req)
   -- the explanation is encoded once, for the task and for the event
   redis.call('XADD', K_EVENTS, 'MAXLEN', '~', STREAM_MAX, '*', 'e',
     '{"type":"task.offered","at":' .. NOW .. ',"task_id":' .. jstr(tid) ..
-    ',"agent_id":' .. jstr(best.aid) .. ',"queue_id":' .. jstr(q) ..
-    ',"payload":{"channel":' .. jstr(ch) .. ',"timeout":' .. S(timeout) ..
+    ',"agent_id":' .. jname(best.aid) .. ',"queue_id":' .. jname(q) ..
+    ',"payload":{"channel":' .. jname(ch) .. ',"timeout":' .. S(timeout) ..
     ',"explanation":' .. ex .. '}}')
   return {tid, best.aid, q, ch}
 end
