@@ -23,20 +23,25 @@ local function jstr(x)
   if string.find(x, '[%c"\\]') then return cjson.encode(x) end
   return '"' .. x .. '"'
 end
+-- fn's result per distinct argument, kept per library load; bounded: it starts over
+-- past "max" entries. For pure functions whose results are never modified.
+local function memo(fn, max)
+  local m, n = {}, 0
+  return function(x)
+    local v = m[x]
+    if v == nil then
+      v = fn(x)
+      if n >= max then m, n = {}, 0 end
+      m[x] = v
+      n = n + 1
+    end
+    return v
+  end
+end
 -- Numbers need no such helper: Lua writes a number in a concatenation with '%.14g',
 -- which is what cjson.encode writes. The JSON text of names that recur (agents, queues,
--- channels, skills, strategies) is kept per library load, bounded.
-local JNAMES, JNAMES_N, JNAMES_MAX = {}, 0, 8192
-local function jname(x)
-  local v = JNAMES[x]
-  if v == nil then
-    v = jstr(x)
-    if JNAMES_N >= JNAMES_MAX then JNAMES, JNAMES_N = {}, 0 end
-    JNAMES[x] = v
-    JNAMES_N = JNAMES_N + 1
-  end
-  return v
-end
+-- channels, skills, strategies) is kept.
+local jname = memo(jstr, 8192)
 
 local function emit(typ, tid, aid, qid, payload)
   local ev = {type = typ, at = now, payload = payload or {}}
@@ -57,18 +62,10 @@ end
 -- Queue configurations and agents' skills, capacities and cross-channel rules are JSON
 -- text that many calls (and many agents) share and that rarely changes, so each distinct
 -- text is decoded once per library load. The tables are never modified (a change builds
--- a new one). Bounded: the memo starts over past JSON_MEMO_MAX texts.
-local JSON_MEMO, JSON_MEMO_N, JSON_MEMO_MAX = {}, 0, 8192
-local function decoded(raw)
-  local v = JSON_MEMO[raw]
-  if v == nil then
-    v = cjson.decode(raw)
-    if JSON_MEMO_N >= JSON_MEMO_MAX then JSON_MEMO, JSON_MEMO_N = {}, 0 end
-    JSON_MEMO[raw] = v
-    JSON_MEMO_N = JSON_MEMO_N + 1
-  end
-  return v
-end
+-- a new one).
+local JSON_MEMO_MAX = 8192
+-- (cjson is reachable only while a call runs, not when the library loads)
+local decoded = memo(function(raw) return cjson.decode(raw) end, JSON_MEMO_MAX)
 
 -- queue configuration, read once per call
 local qcache
