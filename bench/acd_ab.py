@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import random
 import subprocess
 import sys
@@ -68,10 +67,6 @@ def cpu_reader(pid: int) -> Callable[[], int]:
 
 async def run(a: argparse.Namespace) -> dict[str, Any]:
     client = aioredis.Redis.from_url(a.redis_url)
-    workload = acd_bench.parse(
-        ["--agents", str(a.agents), "--skills", str(a.skills), "--queues", str(a.queues),
-         "--tasks", str(a.tasks), "--batch", str(a.batch), "--seed", str(a.seed)]
-    )  # fmt: skip
     prefix = a.prefix or f"ab:{uuid.uuid4().hex[:10]}"
     clock = SystemClock()
     sides: list[dict[str, Any]] = []
@@ -80,8 +75,8 @@ async def run(a: argparse.Namespace) -> dict[str, Any]:
         for name, source in (("a", a.a), ("b", a.b)):
             store = RedisRoutingStore(client, f"{prefix}:{name}")
             store.use_code(engine_code(source))
-            svc = RoutingService(store, clock, match_limit=workload.batch)
-            await acd_bench.setup(svc, workload, random.Random(workload.seed))
+            svc = RoutingService(store, clock, match_limit=a.batch)
+            await acd_bench.setup(svc, a, random.Random(a.seed))
             sides.append({"name": name, "source": source, "store": store, "svc": svc,
                           "route_ns": 0, "af_ns": 0, "decisions": 0, "done": False})  # fmt: skip
         while not all(s["done"] for s in sides):
@@ -113,10 +108,7 @@ async def run(a: argparse.Namespace) -> dict[str, Any]:
             }
         return out
     finally:
-        keys = [k async for k in client.scan_iter(match=f"{prefix}:*", count=1000)]
-        for i in range(0, len(keys), 1000):
-            await client.delete(*keys[i : i + 1000])
-        await client.aclose()
+        await acd_bench.cleanup(client, prefix)
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -124,21 +116,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--a", default="main", help="Lua file or git revision (default: main)")
     here = str(Path(__file__).resolve().parents[1] / ENGINE)
     p.add_argument("--b", default=here, help="Lua file or git revision (default: this tree)")
-    p.add_argument("--agents", type=int, default=2000)
-    p.add_argument("--skills", type=int, default=50)
-    p.add_argument("--queues", type=int, default=100)
-    p.add_argument("--tasks", type=int, default=10000)
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--redis-url", default="redis://127.0.0.1:6393/0")
-    p.add_argument("--prefix", default=None, help="key prefix (default: a fresh one)")
+    acd_bench.workload_args(p, "redis://127.0.0.1:6393/0")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    result = asyncio.run(run(parse(argv)))
-    print(json.dumps(result, indent=2))
-    return result
+    return acd_bench.print_json(asyncio.run(run(parse(argv))))
 
 
 if __name__ == "__main__":
