@@ -170,32 +170,45 @@ async def run(a: argparse.Namespace) -> dict[str, Any]:
             "setup_s": setup_s,
         }
     finally:
-        keys = [k async for k in client.scan_iter(match=f"{prefix}:*", count=1000)]
-        for i in range(0, len(keys), 1000):
-            await client.delete(*keys[i : i + 1000])
-        await client.aclose()
+        await cleanup(client, prefix)
 
 
-def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__)
+async def cleanup(client: aioredis.Redis, prefix: str) -> None:
+    """Delete the keys under the prefix and close the connection."""
+    keys = [k async for k in client.scan_iter(match=f"{prefix}:*", count=1000)]
+    for i in range(0, len(keys), 1000):
+        await client.delete(*keys[i : i + 1000])
+    await client.aclose()
+
+
+def workload_args(p: argparse.ArgumentParser, redis_url: str) -> None:
+    """The workload's options (shared with acd_ab.py)."""
     p.add_argument("--agents", type=int, default=2000)
     p.add_argument("--skills", type=int, default=50)
     p.add_argument("--queues", type=int, default=100)
     p.add_argument("--tasks", type=int, default=10000)
     p.add_argument("--batch", type=int, default=8, help="decisions per routing call")
     p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    p.add_argument("--redis-url", default=redis_url)
     p.add_argument("--prefix", default=None, help="key prefix (default: a fresh one)")
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__)
+    workload_args(p, "redis://127.0.0.1:6379/0")
     p.add_argument(
         "--split", action="store_true", help="also read Redis time around each routing call"
     )
     return p.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    result = asyncio.run(run(parse(argv)))
+def print_json(result: dict[str, Any]) -> dict[str, Any]:
     print(json.dumps(result, indent=2))
     return result
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    return print_json(asyncio.run(run(parse(argv))))
 
 
 if __name__ == "__main__":

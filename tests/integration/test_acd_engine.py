@@ -494,3 +494,28 @@ async def test_longest_idle_across_many_level_bands(
         assert offer.agent_id == eligible[k]
         assert explanation["runner_up"]["agent"] == eligible[k + 1]
         assert explanation["eligible"] == len(eligible) - k
+
+
+async def test_reopened_queue_and_shared_settings_after_changes(
+    svc: RoutingService, clock: ManualClock
+) -> None:
+    """Decoded queue and agent settings are kept per JSON text across calls: closing a
+    queue, reopening it (the same text again) and changing one of two agents with the
+    same skills must each be seen by the next decision."""
+    await svc.put_queue(QueueConfig(id="q", skills={"billing": 5}))
+    for aid in ("a", "b"):
+        await svc.login(AgentConfig(id=aid, skills={"billing": 6}), Presence.AVAILABLE)
+        clock.advance(1)
+    await svc.enqueue(voice("t1"))
+    await svc.set_queue_open("q", False)
+    assert await svc.route() == []
+    await svc.set_queue_open("q", True)
+    (o,) = await svc.route()
+    await svc.reject(o.task_id, o.agent_id)
+    # "a" was offered t1 and refused it; now "b" loses the skill: nobody is left
+    assert o.agent_id == "a"
+    await svc.update_agent(AgentConfig(id="b", skills={"sales": 6}))
+    assert await svc.route() == []
+    await svc.update_agent(AgentConfig(id="b", skills={"billing": 6}))
+    (o2,) = await svc.route()
+    assert (o2.task_id, o2.agent_id) == ("t1", "b")

@@ -6,6 +6,8 @@
 -- The key helpers k_*() are inserted from keys.py. Every change appends its domain
 -- events to the stream inside the same call, so state and history never disagree.
 local P, cmd, now, args, STREAM_MAX, NOW
+-- keys without a variable part, built once per call (acd() below)
+local K_EVENTS, K_OFFERS, K_QWAIT, K_QUEUES
 -- JSON null decodes to a truthy value; drop it so "x or default" works
 local function strip_nulls(t)
   for k, v in pairs(t) do
@@ -15,20 +17,38 @@ end
 local NO_AGING = 10000000 -- seconds per priority point when aging is off
 -- Redis 7 refuses non-integer Lua numbers as command arguments
 local function S(x) return string.format('%.17g', x) end
--- JSON text of a string and of a number, as cjson.encode writes them (14 digits);
--- strings that need no escaping (ids, names) are quoted without a call into cjson
+-- JSON text of a string, as cjson.encode writes it; strings that need no escaping (ids,
+-- names) are quoted without a call into cjson
 local function jstr(x)
   if string.find(x, '[%c"\\]') then return cjson.encode(x) end
   return '"' .. x .. '"'
 end
-local function jnum(x) return string.format('%.14g', x) end
+-- fn's result per distinct argument, kept per library load; bounded: it starts over
+-- past "max" entries. For pure functions whose results are never modified.
+local function memo(fn, max)
+  local m, n = {}, 0
+  return function(x)
+    local v = m[x]
+    if v == nil then
+      v = fn(x)
+      if n >= max then m, n = {}, 0 end
+      m[x] = v
+      n = n + 1
+    end
+    return v
+  end
+end
+-- Numbers need no such helper: Lua writes a number in a concatenation with '%.14g',
+-- which is what cjson.encode writes. The JSON text of names that recur (agents, queues,
+-- channels, skills, strategies) is kept.
+local jname = memo(jstr, 8192)
 
 local function emit(typ, tid, aid, qid, payload)
   local ev = {type = typ, at = now, payload = payload or {}}
   if tid then ev.task_id = tid end
   if aid then ev.agent_id = aid end
   if qid then ev.queue_id = qid end
-  redis.call('XADD', k_events(), 'MAXLEN', '~', STREAM_MAX, '*', 'e', cjson.encode(ev))
+  redis.call('XADD', K_EVENTS, 'MAXLEN', '~', STREAM_MAX, '*', 'e', cjson.encode(ev))
 end
 
 local function hgetall(key)
@@ -39,13 +59,21 @@ local function hgetall(key)
   return t
 end
 
--- queue configuration, decoded once per call
+-- Queue configurations and agents' skills, capacities and cross-channel rules are JSON
+-- text that many calls (and many agents) share and that rarely changes, so each distinct
+-- text is decoded once per library load. The tables are never modified (a change builds
+-- a new one).
+local JSON_MEMO_MAX = 8192
+-- (cjson is reachable only while a call runs, not when the library loads)
+local decoded = memo(function(raw) return cjson.decode(raw) end, JSON_MEMO_MAX)
+
+-- queue configuration, read once per call
 local qcache
 local function qcfg(q)
   local c = qcache[q]
   if c == nil then
-    local raw = redis.call('HGET', k_queues(), q)
-    if raw then c = cjson.decode(raw) else c = false end
+    local raw = redis.call('HGET', K_QUEUES, q)
+    if raw then c = decoded(raw) else c = false end
     qcache[q] = c
   end
   return c
@@ -69,6 +97,17 @@ local function eff_priority(prio, enq, cfg)
   return prio + (now - enq) / a
 end
 
+-- names of the per-channel fields of an agent's hash, built once per channel name
+local FIELDS = {}
+local function fields(ch)
+  local f = FIELDS[ch]
+  if not f then
+    f = {ld = 'ld:' .. ch, since = 'since:' .. ch, inx = 'in:' .. ch, bk = 'bk:' .. ch}
+    FIELDS[ch] = f
+  end
+  return f
+end
+
 -- agents, decoded once per call
 local acache
 local function agent(aid)
@@ -77,9 +116,9 @@ local function agent(aid)
     a = hgetall(k_agent(aid))
     if a then
       a.id = aid
-      a.skills = cjson.decode(a.sk)
-      a.caps = cjson.decode(a.cap)
-      a.blocks = cjson.decode(a.blk)
+      a.skills = decoded(a.sk)
+      a.caps = decoded(a.cap)
+      a.blocks = decoded(a.blk)
     else
       a = false
     end
@@ -88,7 +127,7 @@ local function agent(aid)
   return a
 end
 
-local function load(a, ch) return tonumber(a['ld:' .. ch] or '0') end
+local function load(a, ch) return tonumber(a[fields(ch).ld] or '0') end
 
 -- room on the channel: available, capacity configured and not used up
 local function has_room(a, ch)
@@ -192,18 +231,19 @@ local function sync(a)
   local flags = a.dirty or {}
   a.dirty = nil
   for ch, _ in pairs(a.caps) do
+    local f = fields(ch)
     local room = has_room(a, ch)
-    local cur = a['in:' .. ch] or ''
+    local cur = a[f.inx] or ''
     if room then
-      local sc = a['since:' .. ch] or a.idle or '0'
+      local sc = a[f.since] or a.idle or '0'
       if cur ~= sc then
         local since = tonumber(sc)
         for skill, lvl in pairs(a.skills) do
           redis.call('ZADD', avkey(ch, skill), avscore(tonumber(lvl), since), a.id)
         end
         redis.call('ZADD', avkey(ch, '*'), avscore(1, since), a.id)
-        a['in:' .. ch] = sc
-        flags[#flags + 1] = 'in:' .. ch
+        a[f.inx] = sc
+        flags[#flags + 1] = f.inx
         flags[#flags + 1] = sc
       end
     elseif cur ~= '' then
@@ -211,16 +251,16 @@ local function sync(a)
         redis.call('ZREM', avkey(ch, skill), a.id)
       end
       redis.call('ZREM', avkey(ch, '*'), a.id)
-      a['in:' .. ch] = ''
-      flags[#flags + 1] = 'in:' .. ch
+      a[f.inx] = ''
+      flags[#flags + 1] = f.inx
       flags[#flags + 1] = ''
     end
     local bk = ''
     if room and is_blocked(a, ch) then bk = '1' end
-    if bk ~= (a['bk:' .. ch] or '') then
+    if bk ~= (a[f.bk] or '') then
       set_blocked(a, ch, bk == '1')
-      a['bk:' .. ch] = bk
-      flags[#flags + 1] = 'bk:' .. ch
+      a[f.bk] = bk
+      flags[#flags + 1] = f.bk
       flags[#flags + 1] = bk
     end
   end
@@ -258,25 +298,43 @@ end
 -- the agent table was read in this same script, so its load is current; the write is
 -- left to the sync() that always follows
 local function set_load(a, ch, delta)
-  mark(a, 'ld:' .. ch, tostring(load(a, ch) + delta))
-  mark(a, 'since:' .. ch, NOW)
+  local f = fields(ch)
+  mark(a, f.ld, tostring(load(a, ch) + delta))
+  mark(a, f.since, NOW)
 end
 
 -- requirements after relaxation: the queue's skills merged with the task's own, each
 -- level lowered to the cap of the last step reached, never below 1 (the skill itself
 -- is never dropped)
+local function by_skill(x, y) return x[1] < y[1] end
+-- requirements of tasks without skills of their own, per queue configuration table and
+-- relaxation step (never modified); bounded like the memos above
+local QREQ, QREQ_N = {}, 0
 local function requirements(cfg, t, wait)
-  local req = {}
-  for s, l in pairs(cfg.skills or {}) do req[s] = tonumber(l) end
-  local own = t.sk
-  if own and own ~= '{}' then
-    for s, l in pairs(cjson.decode(own)) do
-      if req[s] == nil or tonumber(l) > req[s] then req[s] = tonumber(l) end
-    end
-  end
   local step, cap = 0, nil
   for i, st in ipairs(cfg.relax or {}) do
     if wait >= tonumber(st.after) and st.level then step = i; cap = tonumber(st.level) end
+  end
+  local own = t.sk
+  local plain = not own or own == '{}'
+  local bystep
+  if plain then
+    bystep = QREQ[cfg]
+    if not bystep then
+      if QREQ_N >= JSON_MEMO_MAX then QREQ, QREQ_N = {}, 0 end
+      bystep = {}
+      QREQ[cfg] = bystep
+      QREQ_N = QREQ_N + 1
+    end
+    local list = bystep[step]
+    if list then return step, list end
+  end
+  local req = {}
+  for s, l in pairs(cfg.skills or {}) do req[s] = tonumber(l) end
+  if not plain then
+    for s, l in pairs(cjson.decode(own)) do
+      if req[s] == nil or tonumber(l) > req[s] then req[s] = tonumber(l) end
+    end
   end
   local list = {}
   for s, l in pairs(req) do
@@ -284,8 +342,9 @@ local function requirements(cfg, t, wait)
     if l < 1 then l = 1 end
     list[#list + 1] = {s, l}
   end
-  table.sort(list, function(x, y) return x[1] < y[1] end)
+  if #list > 1 then table.sort(list, by_skill) end
   if #list == 0 then list[1] = {'*', 1} end
+  if plain then bystep[step] = list end
   return step, list
 end
 
@@ -321,56 +380,64 @@ end
 -- subtracted from the count (one ZMSCORE), and reads page past them.
 local FULL_FETCH = 48
 local SKIP_PAGE = 16 -- extra members read per page past skipped ones (slow path)
+local NO_EXCL = {} -- never written
+local NO_BANDS = {} -- never written
+-- The search state of find_agent, in upvalues rather than closures made per decision.
+local fa_key, fa_strategy, fa_req, fa_skip, best, runner
+-- candidate tables are made only for the best two
+local function consider(aid, sc, a)
+  local L, since = unscore(tonumber(sc))
+  local k1 = 0
+  if fa_strategy == 'best_skill' then
+    if a then k1 = -level_sum(a, fa_req) else k1 = -L end
+  elseif fa_strategy == 'least_occupied' then
+    k1 = occupancy(a)
+  end
+  if better(k1, since, best) then
+    runner = best
+    best = {aid = aid, level = L, since = since, k1 = k1}
+  elseif better(k1, since, runner) then
+    runner = {aid = aid, level = L, since = since, k1 = k1}
+  end
+end
+-- the first "want" members of a score range that are not skipped; "inside" = how many
+-- skipped members the range holds, so one read of want + inside is always enough
+local function take(lo, hi2, want, inside)
+  local m = redis.call('ZRANGEBYSCORE', fa_key, lo, hi2, 'WITHSCORES', 'LIMIT', '0', want + inside)
+  local found = 0
+  local skip = fa_skip
+  for i = 1, #m, 2 do
+    if not skip[m[i]] then
+      consider(m[i], m[i + 1], nil)
+      found = found + 1
+      if found >= want then return end
+    end
+  end
+end
 local function find_agent(ch, req, strategy, excl, scan)
   local ps, pl = req[1][1], req[1][2]
   local key = avkey(ch, ps)
   local hi = band_hi(pl)
   local fast = (#req == 1) and strategy ~= 'least_occupied'
-  local best, runner = nil, nil
+  best, runner = nil, nil
   local eligible, exact = 0, true
   local bl = blocked_on(ch)
-  local skip, skiplist = bl.set, nil
-  if next(excl) then
+  local skip, skiplist, nskip = bl.set, nil, bl.n
+  if excl ~= NO_EXCL and next(excl) then
     skip = {}
-    for aid, _ in pairs(bl.set) do skip[aid] = true end
-    for aid, _ in pairs(excl) do skip[aid] = true end
-  end
-  local nskip = 0
-  for _, _ in pairs(skip) do nskip = nskip + 1 end
-  -- candidate tables are made only for the best two
-  local function consider(aid, sc, a)
-    local L, since = unscore(tonumber(sc))
-    local k1 = 0
-    if strategy == 'best_skill' then
-      if a then k1 = -level_sum(a, req) else k1 = -L end
-    elseif strategy == 'least_occupied' then
-      k1 = occupancy(a)
-    end
-    if better(k1, since, best) then
-      runner = best
-      best = {aid = aid, level = L, since = since, k1 = k1}
-    elseif better(k1, since, runner) then
-      runner = {aid = aid, level = L, since = since, k1 = k1}
+    nskip = 0
+    for aid, _ in pairs(bl.set) do skip[aid] = true; nskip = nskip + 1 end
+    for aid, _ in pairs(excl) do
+      if not skip[aid] then skip[aid] = true; nskip = nskip + 1 end
     end
   end
-  -- the first "want" members of a score range that are not skipped; "inside" = how many
-  -- skipped members the range holds, so one read of want + inside is always enough
-  local function take(lo, hi2, want, inside)
-    local m = redis.call('ZRANGEBYSCORE', key, lo, hi2, 'WITHSCORES', 'LIMIT', '0', tostring(want + inside))
-    local found = 0
-    for i = 1, #m, 2 do
-      if not skip[m[i]] then
-        consider(m[i], m[i + 1], nil)
-        found = found + 1
-        if found >= want then return end
-      end
-    end
-  end
+  fa_key, fa_strategy, fa_req, fa_skip = key, strategy, req, skip
   if fast then
     eligible = redis.call('ZCOUNT', key, '-inf', hi)
     -- skipped members of the range, counted per level band (one ZMSCORE)
-    local inband, inrange = {}, 0
+    local inband, inrange = NO_BANDS, 0
     if nskip > 0 and eligible > 0 then
+      inband = {}
       skiplist = {}
       for aid, _ in pairs(skip) do skiplist[#skiplist + 1] = aid end
       local scores = redis.call('ZMSCORE', key, unpack(skiplist))
@@ -451,9 +518,9 @@ end
 local function refresh_head(q)
   local h = redis.call('ZRANGE', k_queue_wait(q), 0, 0, 'WITHSCORES')
   if #h == 0 then
-    redis.call('ZREM', k_queues_waiting(), q)
+    redis.call('ZREM', K_QWAIT, q)
   else
-    redis.call('ZADD', k_queues_waiting(), h[2], q)
+    redis.call('ZADD', K_QWAIT, h[2], q)
   end
 end
 
@@ -468,9 +535,9 @@ local function put_in_queue(tid, t, q)
   local sc = S(tonumber(t.sc))
   redis.call('ZADD', k_queue_wait(q), sc, tid)
   redis.call('ZADD', k_queue_enq(q), S(tonumber(t.enq)), tid)
-  local cur = redis.call('ZSCORE', k_queues_waiting(), q)
+  local cur = redis.call('ZSCORE', K_QWAIT, q)
   if not cur or tonumber(t.sc) < tonumber(cur) then
-    redis.call('ZADD', k_queues_waiting(), sc, q)
+    redis.call('ZADD', K_QWAIT, sc, q)
   end
 end
 
@@ -479,29 +546,38 @@ local function offer(tid, t, q, cfg, best, runner, eligible, exact, step, req)
   local ch = t.ch
   local timeout = tonumber(cfg.offer_timeout or 20)
   local wait = now - tonumber(t.enq)
-  local required = {}
-  for _, r in ipairs(req) do
-    if r[1] ~= '*' then required[#required + 1] = jstr(r[1]) .. ':' .. jnum(r[2]) end
+  local required
+  if #req == 1 then
+    if req[1][1] == '*' then required = '' else required = jname(req[1][1]) .. ':' .. req[1][2] end
+  else
+    local parts = {}
+    for _, r in ipairs(req) do
+      if r[1] ~= '*' then parts[#parts + 1] = jname(r[1]) .. ':' .. r[2] end
+    end
+    required = table.concat(parts, ',')
   end
   local strategy = cfg.strategy or 'longest_idle'
-  -- the explanation is written as JSON text directly (what cjson.encode of the same
-  -- table would give, numbers with the same 14 digits), without building tables for it
-  local ex = '{"strategy":' .. jstr(strategy) .. ',"step":' .. jnum(step) ..
-    ',"required":{' .. table.concat(required, ',') .. '}' ..
-    ',"priority":' .. jnum(eff_priority(tonumber(t.prio), tonumber(t.enq), cfg)) ..
-    ',"base_priority":' .. jnum(tonumber(t.prio)) .. ',"waited":' .. jnum(wait) ..
-    ',"eligible":' .. jnum(eligible) .. ',"eligible_exact":' .. tostring(exact) ..
-    ',"winner":{"agent":' .. jstr(best.aid) .. ',"level":' .. jnum(best.level) ..
-    ',"free_since":' .. jnum(best.since) .. ',"occupancy":' .. jnum(occupancy(a)) .. '}' ..
-    ',"why":' .. jstr(why(strategy, best, runner))
+  local ru = ''
   if runner then
-    ex = ex .. ',"runner_up":{"agent":' .. jstr(runner.aid) .. ',"level":' .. jnum(runner.level) ..
-      ',"free_since":' .. jnum(runner.since) .. '}'
+    ru = ',"runner_up":{"agent":' .. jname(runner.aid) .. ',"level":' .. runner.level ..
+      ',"free_since":' .. runner.since .. '}'
   end
-  ex = ex .. '}'
+  -- the explanation is written as JSON text directly, in one concatenation (what
+  -- cjson.encode of the same table would give, numbers with the same 14 digits), without
+  -- building tables for it
+  local prio = tonumber(t.prio)
+  local ex = '{"strategy":' .. jname(strategy) .. ',"step":' .. step ..
+    ',"required":{' .. required .. '}' ..
+    ',"priority":' .. eff_priority(prio, tonumber(t.enq), cfg) ..
+    ',"base_priority":' .. prio .. ',"waited":' .. wait ..
+    ',"eligible":' .. eligible .. ',"eligible_exact":' .. tostring(exact) ..
+    ',"winner":{"agent":' .. jname(best.aid) .. ',"level":' .. best.level ..
+    ',"free_since":' .. best.since .. ',"occupancy":' .. occupancy(a) .. '}' ..
+    ',"why":' .. jstr(why(strategy, best, runner)) .. ru .. '}'
+  local until_s = S(now + timeout)
   drop_from_queue(tid, q)
-  redis.call('HSET', k_task(tid), 'st', 'offered', 'ag', best.aid, 'ou', S(now + timeout), 'ex', ex, 'ot', NOW)
-  redis.call('ZADD', k_offers(), S(now + timeout), tid)
+  redis.call('HSET', k_task(tid), 'st', 'offered', 'ag', best.aid, 'ou', until_s, 'ex', ex, 'ot', NOW)
+  redis.call('ZADD', K_OFFERS, until_s, tid)
   redis.call('SADD', k_agent_tasks(best.aid), tid)
   if redis.call('LPUSH', k_departures(q), NOW) > 40 then
     redis.call('LTRIM', k_departures(q), 0, 19)
@@ -509,10 +585,10 @@ local function offer(tid, t, q, cfg, best, runner, eligible, exact, step, req)
   set_load(a, ch, 1)
   sync(a)
   -- the explanation is encoded once, for the task and for the event
-  redis.call('XADD', k_events(), 'MAXLEN', '~', STREAM_MAX, '*', 'e',
+  redis.call('XADD', K_EVENTS, 'MAXLEN', '~', STREAM_MAX, '*', 'e',
     '{"type":"task.offered","at":' .. NOW .. ',"task_id":' .. jstr(tid) ..
-    ',"agent_id":' .. jstr(best.aid) .. ',"queue_id":' .. jstr(q) ..
-    ',"payload":{"channel":' .. jstr(ch) .. ',"timeout":' .. S(timeout) ..
+    ',"agent_id":' .. jname(best.aid) .. ',"queue_id":' .. jname(q) ..
+    ',"payload":{"channel":' .. jname(ch) .. ',"timeout":' .. S(timeout) ..
     ',"explanation":' .. ex .. '}}')
   return {tid, best.aid, q, ch}
 end
@@ -535,13 +611,18 @@ local function try_route(tid, q, cfg, nomatch, scan)
   local nrej = tonumber(t.nrej or '0')
   local ck = nil
   if nrej == 0 then
-    local parts = {t.ch, cfg.strategy or ''}
-    for _, r in ipairs(req) do parts[#parts + 1] = r[1] .. '=' .. r[2] end
-    ck = table.concat(parts, '|')
+    if #req == 1 then
+      ck = t.ch .. '|' .. (cfg.strategy or '') .. '|' .. req[1][1] .. '=' .. req[1][2]
+    else
+      local parts = {t.ch, cfg.strategy or ''}
+      for _, r in ipairs(req) do parts[#parts + 1] = r[1] .. '=' .. r[2] end
+      ck = table.concat(parts, '|')
+    end
     if nomatch[ck] then return nil end
   end
-  local excl = {}
+  local excl = NO_EXCL
   if nrej > 0 then
+    excl = {}
     -- an agent who rejected or missed the task is skipped for reoffer_after seconds
     local since = S(now - tonumber(cfg.reoffer_after or 30))
     for _, x in ipairs(redis.call('ZRANGEBYSCORE', k_rejected(tid), since, '+inf')) do excl[x] = true end
@@ -557,7 +638,7 @@ end
 -- put an offered task back in its original place; the agent's slot is freed
 local function unoffer(tid, t, a, typ, reason)
   local q = t.q
-  redis.call('ZREM', k_offers(), tid)
+  redis.call('ZREM', K_OFFERS, tid)
   redis.call('SREM', k_agent_tasks(t.ag), tid)
   redis.call('ZADD', k_rejected(tid), NOW, t.ag)
   redis.call('HINCRBY', k_task(tid), 'nrej', 1)
@@ -578,7 +659,7 @@ end
 
 local function expire_offers(limit)
   local n = 0
-  local due = redis.call('ZRANGEBYSCORE', k_offers(), '-inf', NOW, 'LIMIT', 0, limit)
+  local due = redis.call('ZRANGEBYSCORE', K_OFFERS, '-inf', NOW, 'LIMIT', 0, limit)
   for _, tid in ipairs(due) do
     local t = hgetall(k_task(tid))
     if t and t.st == 'offered' then
@@ -587,7 +668,7 @@ local function expire_offers(limit)
       if a then set_presence(a, 'not_ready', 'no-answer') end
       n = n + 1
     else
-      redis.call('ZREM', k_offers(), tid)
+      redis.call('ZREM', K_OFFERS, tid)
     end
   end
   return n
@@ -681,7 +762,7 @@ function C.match()
   -- k-way merge of the queues in score order (a min-heap of queue heads); a queue is
   -- opened only when its head comes up, so a batch touches the queues it serves
   local QCHUNK = 16
-  local qh = redis.call('ZRANGE', k_queues_waiting(), 0, QCHUNK - 1, 'WITHSCORES')
+  local qh = redis.call('ZRANGE', K_QWAIT, 0, QCHUNK - 1, 'WITHSCORES')
   local qread = #qh / 2
   local nq = 1
   local heap = {}
@@ -735,7 +816,7 @@ function C.match()
     while true do
       if nq >= #qh then
         if qread % QCHUNK ~= 0 then break end -- the last chunk was short: no more queues
-        local more = redis.call('ZRANGE', k_queues_waiting(), qread, qread + QCHUNK - 1, 'WITHSCORES')
+        local more = redis.call('ZRANGE', K_QWAIT, qread, qread + QCHUNK - 1, 'WITHSCORES')
         if #more == 0 then break end
         for _, x in ipairs(more) do qh[#qh + 1] = x end
         qread = qread + #more / 2
@@ -781,9 +862,9 @@ function C.match()
       elseif h.eof then head = false end
     end
     if head then
-      redis.call('ZADD', k_queues_waiting(), head, q)
+      redis.call('ZADD', K_QWAIT, head, q)
     elseif head == false then
-      redis.call('ZREM', k_queues_waiting(), q)
+      redis.call('ZREM', K_QWAIT, q)
     else
       refresh_head(q)
     end
@@ -795,7 +876,7 @@ end
 function C.put_queue()
   local cfg = args.queue
   local old = qcfg(cfg.id)
-  redis.call('HSET', k_queues(), cfg.id, cjson.encode(cfg))
+  redis.call('HSET', K_QUEUES, cfg.id, cjson.encode(cfg))
   if cfg.overflow_to or cfg.max_wait then
     redis.call('SADD', k_timed_queues(), cfg.id)
   else
@@ -816,8 +897,12 @@ function C.set_queue_open()
   local cfg = qcfg(args.queue)
   if not cfg then return {err = 'queue_not_found'} end
   if cfg.open ~= args.open then
+    local copy = {}
+    for k, v in pairs(cfg) do copy[k] = v end
+    cfg = copy
+    qcache[args.queue] = cfg
     cfg.open = args.open
-    redis.call('HSET', k_queues(), args.queue, cjson.encode(cfg))
+    redis.call('HSET', K_QUEUES, args.queue, cjson.encode(cfg))
     if cfg.open then emit('queue.opened', nil, nil, args.queue, {}) else emit('queue.closed', nil, nil, args.queue, {}) end
   end
   return {ok = true}
@@ -876,7 +961,7 @@ function C.withdraw()
   if t.st == 'waiting' then
     drop_from_queue(tid, t.q)
   elseif t.st == 'offered' then
-    redis.call('ZREM', k_offers(), tid)
+    redis.call('ZREM', K_OFFERS, tid)
     redis.call('SREM', k_agent_tasks(t.ag), tid)
     local a = agent(t.ag)
     if a then set_load(a, t.ch, -1); sync(a) end
@@ -911,11 +996,11 @@ function C.accept()
       e.task = tid
       out[#out + 1] = e
     else
-      redis.call('ZREM', k_offers(), tid)
+      redis.call('ZREM', K_OFFERS, tid)
       redis.call('HSET', k_task(tid), 'st', 'assigned', 'at', NOW, 'ou', '')
       emit('task.accepted', tid, aid, t.q, {channel = t.ch})
       -- the stored explanation is already JSON: spliced in, not decoded and re-encoded
-      redis.call('XADD', k_events(), 'MAXLEN', '~', STREAM_MAX, '*', 'e',
+      redis.call('XADD', K_EVENTS, 'MAXLEN', '~', STREAM_MAX, '*', 'e',
         '{"type":"task.assigned","at":' .. NOW .. ',"task_id":' .. cjson.encode(tid) ..
         ',"agent_id":' .. cjson.encode(aid) .. ',"queue_id":' .. cjson.encode(t.q) ..
         ',"payload":{"channel":' .. cjson.encode(t.ch) .. ',"waited":' .. S(tonumber(t.ot) - tonumber(t.enq)) ..
@@ -1078,6 +1163,7 @@ local function acd(keys, argv)
   strip_nulls(args)
   STREAM_MAX, NOW = argv[4], S(now)
   qcache, acache, AVKEYS, BLOCKED, deferred_heads = {}, {}, {}, {}, nil
+  K_EVENTS, K_OFFERS, K_QWAIT, K_QUEUES = k_events(), k_offers(), k_queues_waiting(), k_queues()
   local fn = C[cmd]
   if not fn then return redis.error_reply('unknown ACD command ' .. tostring(cmd)) end
   return cjson.encode(fn())
