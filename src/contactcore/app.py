@@ -192,7 +192,13 @@ async def serve(settings: Settings, pid_file: Path | None = None) -> int:
         queue_settings = {r.name: wiring.voice_settings(r) for r in records}
         await routing.start([wiring.acd_queue(r) for r in records])
         log.info("queues: %s", ", ".join(sorted(queue_settings)) or "none")
-        signals = TaskSignals(RedisStreamTail(redis_client, prefix))
+        # Both feeds start from here, before any call is taken or any task is routed: an
+        # offer for our work made before their first read is still seen.
+        signal_feed = RedisStreamTail(redis_client, prefix)
+        callback_feed = RedisStreamTail(redis_client, prefix)
+        await signal_feed.pin()
+        await callback_feed.pin()
+        signals = TaskSignals(signal_feed)
 
         # -- voice --------------------------------------------------------------------
         ari = settings.ari
@@ -321,9 +327,7 @@ async def serve(settings: Settings, pid_file: Path | None = None) -> int:
                 ),
                 name="history",
             ),
-            asyncio.create_task(
-                callbacks.run(stop_work, RedisStreamTail(redis_client, prefix)), name="callbacks"
-            ),
+            asyncio.create_task(callbacks.run(stop_work, callback_feed), name="callbacks"),
         ]
 
         async def stop_background() -> None:

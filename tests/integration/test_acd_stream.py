@@ -16,8 +16,9 @@ import redis.asyncio as aioredis
 from contactcore.acd.history import run_history_consumer
 from contactcore.acd.model import AgentConfig, Presence, QueueConfig, TaskSpec
 from contactcore.acd.service import RoutingService
+from contactcore.adapters.redis.keys import Keys
 from contactcore.adapters.redis.routing_store import RedisRoutingStore
-from contactcore.adapters.redis.stream import RedisStreamBus, RedisStreamSource
+from contactcore.adapters.redis.stream import RedisStreamBus, RedisStreamSource, RedisStreamTail
 from contactcore.core.clock import SystemClock
 from contactcore.core.events import DomainEvent
 
@@ -100,3 +101,25 @@ async def test_killed_consumer_loses_nothing(redis_url: str, redis_prefix: str) 
     assert ids <= stored  # the engine's events are stored under their stream ids
     assert (await client.xpending(bus.stream, "history"))["pending"] == 0
     await client.aclose()
+
+
+async def test_a_pinned_tail_reads_what_came_before_its_first_read(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """A controller pins its feeds before taking calls: an offer published between the
+    pin and the first read (e.g. by another process's router) is still delivered."""
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        bus = RedisStreamBus(client, redis_prefix)
+        await bus.publish(DomainEvent(type="task.offered", at=1.0, task_id="before"))
+        tail = RedisStreamTail(client, redis_prefix)
+        await tail.pin()
+        await bus.publish(DomainEvent(type="task.offered", at=2.0, task_id="between"))
+        await tail.pin()  # a second pin keeps the first starting point
+        assert [e.task_id for e in await tail.read(10, 100)] == ["between"]
+        unpinned = RedisStreamTail(client, redis_prefix)
+        await bus.publish(DomainEvent(type="task.offered", at=3.0, task_id="late"))
+        assert await unpinned.read(10, 1) == []  # starts at its first read: "late" is past
+    finally:
+        await client.delete(Keys(redis_prefix).events)
+        await client.aclose()

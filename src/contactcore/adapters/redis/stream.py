@@ -105,13 +105,19 @@ class RedisStreamTail:
         self.stream = Keys(prefix).events
         self._last: str | None = None
 
-    async def read(self, count: int, block_ms: int) -> list[DomainEvent]:
+    async def pin(self) -> str:
+        """Fix the starting point now (once): every event added after this call is read,
+        also those added before the first read. Call it before the work whose events
+        matter can start (e.g. before taking calls)."""
         if self._last is None:
-            # Pin the starting point once; "$" on every call would miss what arrives
-            # between two reads.
             newest: Any = await self.client.xrevrange(self.stream, count=1)
             self._last = newest[0][0].decode() if newest else "0-0"
-        reply: Any = await self.client.xread({self.stream: self._last}, count=count, block=block_ms)
+        return self._last
+
+    async def read(self, count: int, block_ms: int) -> list[DomainEvent]:
+        # Pinned once; "$" on every call would miss what arrives between two reads.
+        last = await self.pin()
+        reply: Any = await self.client.xread({self.stream: last}, count=count, block=block_ms)
         out: list[DomainEvent] = []
         for _stream, entries in reply or []:
             for entry_id, fields in entries:
