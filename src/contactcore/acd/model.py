@@ -202,18 +202,6 @@ class AgentSnapshot(BaseModel):
     config: AgentConfig
 
 
-class TaskInHand(BaseModel):
-    """A task offered to or assigned to an agent, as the routing state holds it."""
-
-    model_config = ConfigDict(frozen=True)
-
-    task_id: str
-    queue_id: str
-    channel: str
-    state: str  # offered / assigned
-    attributes: dict[str, Any] = Field(default_factory=dict)
-
-
 class AgentLive(BaseModel):
     """An agent as a supervisor sees it now (time in state from the routing store)."""
 

@@ -25,7 +25,6 @@ from contactcore.acd.model import (
     Presence,
     QueueConfig,
     QueueStats,
-    TaskInHand,
     TaskPosition,
     TaskSpec,
     WorkItem,
@@ -371,26 +370,6 @@ class RoutingService:
                         k[3:]: int(v) for k, v in a.items() if k.startswith("ld:") and int(v) > 0
                     },
                     time_in_state_s=max(0.0, now - max(marks)),
-                )
-            )
-        return out
-
-    async def work_in_hand(self, agent_id: str) -> list[TaskInHand]:
-        """One agent's offered and assigned tasks (e.g. to find the call an agent holds)."""
-        out = []
-        raw = await self.store.read_agent_work(agent_id)
-        for tid, t in sorted(raw["tasks"].items()):
-            try:
-                attributes = json.loads(t.get("attrs") or "{}")
-            except ValueError:
-                attributes = {}
-            out.append(
-                TaskInHand(
-                    task_id=tid,
-                    queue_id=t.get("q", ""),
-                    channel=t.get("ch", ""),
-                    state=t.get("st", ""),
-                    attributes=attributes if isinstance(attributes, dict) else {},
                 )
             )
         return out

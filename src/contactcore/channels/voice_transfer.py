@@ -49,7 +49,7 @@ class VoiceTransfers:
         """
         held = [
             t
-            for t in await self._routing.work_in_hand(agent_id)
+            for t in (await self._routing.agent_work(agent_id)).tasks
             if t.channel == "voice" and t.state == "assigned"
         ]
         if not held:

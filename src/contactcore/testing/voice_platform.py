@@ -403,7 +403,7 @@ class VoicePlatform:
         while True:
             held = [
                 t.task_id
-                for t in await self.routing.work_in_hand(agent_id)
+                for t in (await self.routing.agent_work(agent_id)).tasks
                 if t.channel == "voice" and t.state == "assigned"
             ]
             if held:
