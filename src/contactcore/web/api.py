@@ -266,23 +266,8 @@ async def post_transfer(request: web.Request) -> web.Response:
 
 # -- queues and tasks -------------------------------------------------------------------------
 async def list_queues(request: web.Request) -> web.Response:
-    out = []
-    for q in await request.app[ROUTING].live_numbers():
-        tasks = [s.TaskPositionOut(**t.model_dump()) for t in q.tasks]
-        out.append(
-            s.QueueOut(
-                name=q.queue_id,
-                open=q.open,
-                waiting=q.waiting,
-                longest_wait_s=q.longest_wait_s,
-                # a task joining now waits about as long as the last one in line, or less
-                ewt_s=tasks[-1].ewt_s if tasks else 0.0,
-                ewt_method=q.ewt_method,
-                agents=q.agents,
-                tasks=tasks,
-            )
-        )
-    return _json(s.QueuesOut(queues=out))
+    stats = await request.app[ROUTING].live_numbers()
+    return _json(s.QueuesOut(queues=[desk.queue_out(q) for q in stats]))
 
 
 async def put_queue_open(request: web.Request) -> web.Response:

@@ -121,30 +121,38 @@ async def agent_stats(desk: DeskHistory, agent_id: str, now: float) -> s.AgentSt
     )
 
 
+def queue_out(q: QueueStats) -> s.QueueOut:
+    """A queue's live numbers as the API shows them (queue list and wallboard)."""
+    tasks = [s.TaskPositionOut(**t.model_dump()) for t in q.tasks]
+    return s.QueueOut(
+        name=q.queue_id,
+        open=q.open,
+        waiting=q.waiting,
+        longest_wait_s=q.longest_wait_s,
+        # a task joining now waits about as long as the last one in line, or less
+        ewt_s=tasks[-1].ewt_s if tasks else 0.0,
+        ewt_method=q.ewt_method,
+        agents=q.agents,
+        tasks=tasks,
+    )
+
+
 async def wallboard(desk: DeskHistory, stats: list[QueueStats], now: float) -> s.WallboardOut:
     since = day_start(now)
     # counted in SQL: consoles re-read this on every event, and a day has many of them
     days = await desk.queue_counts(since, {q.queue_id: q.service_level_s for q in stats})
     out = []
     for q in stats:
-        tasks = [s.TaskPositionOut(**t.model_dump()) for t in q.tasks]
         day = days.get(q.queue_id, QueueDay())
         closed = day.answered + day.abandoned
         out.append(
             s.WallboardQueueOut(
-                name=q.queue_id,
-                open=q.open,
-                waiting=q.waiting,
-                longest_wait_s=q.longest_wait_s,
-                ewt_s=tasks[-1].ewt_s if tasks else 0.0,
-                ewt_method=q.ewt_method,
+                **dict(queue_out(q)),
                 service_level_s=q.service_level_s,
                 service_level_pct=round(100.0 * day.answered_in_sl / closed, 1) if closed else None,
                 answered=day.answered,
                 abandoned=day.abandoned,
                 answered_in_sl=day.answered_in_sl,
-                agents=q.agents,
-                tasks=tasks,
             )
         )
     return s.WallboardOut(since=since, queues=out)

@@ -337,13 +337,7 @@ class AgentStatsOut(BaseModel):
     completed_by_channel: dict[str, int]
 
 
-class WallboardQueueOut(BaseModel):
-    name: str
-    open: bool
-    waiting: int
-    longest_wait_s: float
-    ewt_s: float = Field(description="estimated wait of a task joining now; -1 while unknown")
-    ewt_method: str
+class WallboardQueueOut(QueueOut):
     service_level_s: float = Field(description="answer threshold of the service level")
     service_level_pct: float | None = Field(
         description="today: answered within the threshold / (answered + abandoned); "
@@ -352,8 +346,6 @@ class WallboardQueueOut(BaseModel):
     answered: int
     abandoned: int
     answered_in_sl: int
-    agents: dict[str, int] = Field(description="agents serving the queue, by state")
-    tasks: list[TaskPositionOut]
 
 
 class WallboardOut(BaseModel):
