@@ -64,6 +64,13 @@ export async function logout() {
   }
 }
 
+// The page header's link indicator (#link), as an `onStatus` for `live`.
+export function showLink(status) {
+  const link = document.getElementById("link");
+  link.textContent = status === "live" ? "● live" : "○ reconnecting…";
+  link.dataset.status = status;
+}
+
 // The live socket: reconnects with backoff; `onOpen` runs after every (re)connect so the
 // page re-reads the state it may have missed.
 export function live({ onEvent, onOpen, onStatus }) {

@@ -2,7 +2,7 @@
 // that act at once. Every routing event (pushed over /api/v1/ws) re-reads the numbers.
 // Rows are kept per queue, task and agent and only their cells are updated, so a value
 // being typed into a control survives the updates around it.
-import { act, api, clockTime, duration, el, live, notify, serial, setupLogin, throttle } from "./common.js";
+import { act, api, clockTime, duration, el, live, notify, serial, setupLogin, showLink, throttle } from "./common.js";
 
 let queueNames = [];
 let fetchedAt = Date.now() / 1000;
@@ -250,14 +250,10 @@ function tick() {
 
 async function start() {
   const later = throttle(() => refresh().catch((err) => notify(err.message, true)), 300);
-  const link = document.getElementById("link");
   const stop = live({
     onEvent: later,
     onOpen: later,
-    onStatus: (s) => {
-      link.textContent = s === "live" ? "● live" : "○ reconnecting…";
-      link.dataset.status = s;
-    },
+    onStatus: showLink,
   });
   const timer = setInterval(tick, 1000);
   await refresh();

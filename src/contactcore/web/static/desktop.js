@@ -1,7 +1,7 @@
 // The agent desktop: one presence for every channel, offers with the customer's context,
 // the call in hand with transfer, wrap-up with a disposition, callbacks, today's numbers.
 // Every routing event for this agent (pushed over /api/v1/ws) re-reads the state.
-import { act, api, clockTime, duration, el, live, notify, serial, setupLogin, throttle } from "./common.js";
+import { act, api, clockTime, duration, el, live, notify, serial, setupLogin, showLink, throttle } from "./common.js";
 
 const DISPOSITIONS = [
   ["resolved", "Resolved"],
@@ -333,14 +333,10 @@ function wireControls() {
 async function start(user) {
   me = user;
   const later = throttle(() => refresh().catch((err) => notify(err.message, true)), 150);
-  const link = document.getElementById("link");
   const stop = live({
     onEvent: later,
     onOpen: later,
-    onStatus: (s) => {
-      link.textContent = s === "live" ? "● live" : "○ reconnecting…";
-      link.dataset.status = s;
-    },
+    onStatus: showLink,
   });
   const timer = setInterval(tick, 1000);
   // queue numbers move with other agents' work, whose events are not sent to this agent
