@@ -32,26 +32,38 @@ from contactcore.adapters.redis.routing_store import RedisRoutingStore
 from contactcore.core.clock import SystemClock
 
 ENGINE = "src/contactcore/adapters/redis/acd.lua"
+KEYS = "src/contactcore/adapters/redis/keys.py"
 MARKER = "local P, cmd, now, args, STREAM_MAX, NOW\n"
 
 
+def git_show(revision: str, path: str) -> str:
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        ["git", "-C", str(repo), "show", f"{revision}:{path}"], capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"{revision!r} is neither a Lua file nor a git revision: {done.stderr}")
+    return done.stdout
+
+
 def engine_code(source: str) -> str:
-    """The engine's code (as the store builds it) from a file or a git revision."""
+    """The engine's code (as the store builds it) from a file or a git revision.
+
+    A revision's engine gets that revision's key helpers (its keys.py), a file this
+    tree's.
+    """
     if Path(source).is_file():
         body = Path(source).read_text("utf-8")
+        prelude = lua_prelude()
     else:
-        repo = Path(__file__).resolve().parents[1]
-        done = subprocess.run(
-            ["git", "-C", str(repo), "show", f"{source}:{ENGINE}"],
-            capture_output=True, text=True,
-        )  # fmt: skip
-        if done.returncode != 0:
-            raise SystemExit(f"{source!r} is neither a Lua file nor a git revision: {done.stderr}")
-        body = done.stdout
+        body = git_show(source, ENGINE)
+        keys_module: dict[str, Any] = {"__name__": "keys_at_revision"}
+        exec(compile(git_show(source, KEYS), KEYS, "exec"), keys_module)
+        prelude = keys_module["lua_prelude"]()
     head, marker, rest = body.partition(MARKER)
     if not marker:
         raise SystemExit(f"{source!r}: not the engine's code (no line {MARKER.strip()!r})")
-    return head + marker + lua_prelude() + rest
+    return head + marker + prelude + rest
 
 
 def cpu_reader(pid: int) -> Callable[[], int]:

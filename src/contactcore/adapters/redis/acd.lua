@@ -5,22 +5,36 @@
 -- now, JSON args, stream max length; acd() at the end sets the per-call state below.
 -- The key helpers k_*() are inserted from keys.py. Every change appends its domain
 -- events to the stream inside the same call, so state and history never disagree.
+-- Every use of a global is a lookup in the globals table (a good part of the engine's
+-- time); these locals are read directly. Globals are reachable only while a call runs,
+-- not when the library loads: acd() sets them on its first call (bind_globals).
+local tonumber, tostring, pairs, ipairs, next, type, unpack
+local sformat, ssub, sfind, tsort, tconcat, floor
+local rcall, redis_error_reply, jencode, jdecode, JNULL
+local function bind_globals()
+  tonumber, tostring, pairs, ipairs, next, type, unpack =
+    _G.tonumber, _G.tostring, _G.pairs, _G.ipairs, _G.next, _G.type, _G.unpack
+  sformat, ssub, sfind = _G.string.format, _G.string.sub, _G.string.find
+  tsort, tconcat, floor = _G.table.sort, _G.table.concat, _G.math.floor
+  rcall, redis_error_reply = _G.redis.call, _G.redis.error_reply
+  jencode, jdecode, JNULL = _G.cjson.encode, _G.cjson.decode, _G.cjson.null
+end
 local P, cmd, now, args, STREAM_MAX, NOW
 -- keys without a variable part, built once per call (acd() below)
 local K_EVENTS, K_OFFERS, K_QWAIT, K_QUEUES
 -- JSON null decodes to a truthy value; drop it so "x or default" works
 local function strip_nulls(t)
   for k, v in pairs(t) do
-    if v == cjson.null then t[k] = nil elseif type(v) == 'table' then strip_nulls(v) end
+    if v == JNULL then t[k] = nil elseif type(v) == 'table' then strip_nulls(v) end
   end
 end
 local NO_AGING = 10000000 -- seconds per priority point when aging is off
 -- Redis 7 refuses non-integer Lua numbers as command arguments
-local function S(x) return string.format('%.17g', x) end
+local function S(x) return sformat('%.17g', x) end
 -- JSON text of a string, as cjson.encode writes it; strings that need no escaping (ids,
 -- names) are quoted without a call into cjson
 local function jstr(x)
-  if string.find(x, '[%c"\\]') then return cjson.encode(x) end
+  if sfind(x, '[%c"\\]') then return jencode(x) end
   return '"' .. x .. '"'
 end
 -- fn's result per distinct argument, kept per library load; bounded: it starts over
@@ -48,11 +62,11 @@ local function emit(typ, tid, aid, qid, payload)
   if tid then ev.task_id = tid end
   if aid then ev.agent_id = aid end
   if qid then ev.queue_id = qid end
-  redis.call('XADD', K_EVENTS, 'MAXLEN', '~', STREAM_MAX, '*', 'e', cjson.encode(ev))
+  rcall('XADD', K_EVENTS, 'MAXLEN', '~', STREAM_MAX, '*', 'e', jencode(ev))
 end
 
 local function hgetall(key)
-  local h = redis.call('HGETALL', key)
+  local h = rcall('HGETALL', key)
   if #h == 0 then return nil end
   local t = {}
   for i = 1, #h, 2 do t[h[i]] = h[i + 1] end
@@ -65,14 +79,14 @@ end
 -- a new one).
 local JSON_MEMO_MAX = 8192
 -- (cjson is reachable only while a call runs, not when the library loads)
-local decoded = memo(function(raw) return cjson.decode(raw) end, JSON_MEMO_MAX)
+local decoded = memo(function(raw) return jdecode(raw) end, JSON_MEMO_MAX)
 
 -- queue configuration, read once per call
 local qcache
 local function qcfg(q)
   local c = qcache[q]
   if c == nil then
-    local raw = redis.call('HGET', K_QUEUES, q)
+    local raw = rcall('HGET', K_QUEUES, q)
     if raw then c = decoded(raw) else c = false end
     qcache[q] = c
   end
@@ -102,27 +116,33 @@ local FIELDS = {}
 local function fields(ch)
   local f = FIELDS[ch]
   if not f then
-    f = {ld = 'ld:' .. ch, since = 'since:' .. ch, inx = 'in:' .. ch, bk = 'bk:' .. ch}
+    f = {ld = 'ld:' .. ch, since = 'since:' .. ch}
     FIELDS[ch] = f
   end
   return f
 end
 
--- agents, decoded once per call
-local acache
+-- Agents and the availability index stay in memory between calls, one cache per key
+-- base (see use_cache below): the agent tables as read from their hashes (skills,
+-- capacities and cross-channel rules decoded) and kept up to date by every change this
+-- library makes, so a decision reads no agent hash and writes no index key.
+local AG, IX, IXS, BLK -- the current call's cache: agents, index, filed times, blocked
+
+local function read_agent(aid)
+  local a = hgetall(k_agent(aid))
+  if not a then return false end
+  a.id = aid
+  a.skills = decoded(a.sk)
+  a.caps = decoded(a.cap)
+  a.blocks = decoded(a.blk)
+  return a
+end
+
 local function agent(aid)
-  local a = acache[aid]
+  local a = AG[aid]
   if a == nil then
-    a = hgetall(k_agent(aid))
-    if a then
-      a.id = aid
-      a.skills = decoded(a.sk)
-      a.caps = decoded(a.cap)
-      a.blocks = decoded(a.blk)
-    else
-      a = false
-    end
-    acache[aid] = a
+    a = read_agent(aid)
+    if a then AG[aid] = a end
   end
   return a
 end
@@ -160,131 +180,103 @@ local function occupancy(a)
   return l / c
 end
 
--- Availability index: one sorted set per channel and skill. The score puts the level
--- first (higher level = lower score) and the time the agent's work on the channel last
--- changed second, so one range query answers "level >= n", the first member is the best
--- level and longest idle, and each level band is ordered by idle time.
-local BASE = 1700000000
-local BAND = 10000000000
-local function avscore(level, since) return S((10 - level) * BAND + (since - BASE)) end
--- band bounds are built once per library load, index key names once per call
-local BANDS_LO, BANDS_HI, AVKEYS = {}, {}, nil
-local function band_hi(level)
-  local b = BANDS_HI[level]
-  if not b then b = S((10 - level) * BAND + BAND / 2); BANDS_HI[level] = b end
-  return b
-end
-local function band_lo(level)
-  local b = BANDS_LO[level]
-  if not b then b = S((10 - level) * BAND - BAND / 2); BANDS_LO[level] = b end
-  return b
-end
-local function avkey(ch, skill)
-  local byc = AVKEYS[ch]
-  if not byc then byc = {}; AVKEYS[ch] = byc end
-  local k = byc[skill]
-  if not k then k = k_avail(ch, skill); byc[skill] = k end
-  return k
-end
-local function unscore(sc)
-  local band = math.floor((sc + BAND / 2) / BAND)
-  return 10 - band, sc - band * BAND + BASE
-end
-
--- Agents blocked on a channel by a cross-channel rule, read once per call (SMEMBERS) and
--- kept in step with the writes of this call.
-local BLOCKED
-local function blocked_on(ch)
-  local b = BLOCKED[ch]
-  if not b then
-    b = {n = 0, set = {}}
-    for _, aid in ipairs(redis.call('SMEMBERS', k_blocked(ch))) do
-      b.set[aid] = true
-      b.n = b.n + 1
-    end
-    BLOCKED[ch] = b
-  end
-  return b
-end
-local function set_blocked(a, ch, on)
-  local b = BLOCKED[ch]
-  if on then
-    redis.call('SADD', k_blocked(ch), a.id)
-    if b and not b.set[a.id] then b.set[a.id] = true; b.n = b.n + 1 end
-  else
-    redis.call('SREM', k_blocked(ch), a.id)
-    if b and b.set[a.id] then b.set[a.id] = nil; b.n = b.n - 1 end
-  end
-end
-
--- Keep the availability index true. An agent is in av:<ch>:<skill> for each of its skills
--- (and av:<ch>:*) exactly when it has room on <ch> (available, load below capacity); the
--- score is its level and when its work on <ch> last changed (longest idle = lowest).
+-- Availability index, in memory (see use_cache): IX[ch][skill][level] lists the agents
+-- with room on <ch> (available, load under the capacity) with that level of the skill,
+-- ordered by when their work on <ch> last changed, then by id: the first is the longest
+-- idle of the level. Skill '*' holds every such agent at level 1
+-- (queues without skills). IXS[ch][agent] is the time an agent is filed under on <ch>.
 -- An agent with room on <ch> but blocked there by work on another channel (a call in
--- hand blocks chats and emails) stays in that index and is also in blk:<ch>; matching
--- skips the members of blk:<ch> and subtracts them from the eligible count. So a call
--- taken or finished rewrites the voice entries (one per skill) and two set members,
--- not every channel's entries. Field "in:<ch>" remembers the indexed "since", "bk:<ch>"
--- the blocked flag. Fields changed in memory since the agent was read (a.dirty) are
--- written here too, so one change of an agent costs one hash write.
-local function sync(a)
-  local flags = a.dirty or {}
-  a.dirty = nil
-  for ch, _ in pairs(a.caps) do
-    local f = fields(ch)
-    local room = has_room(a, ch)
-    local cur = a[f.inx] or ''
-    if room then
-      local sc = a[f.since] or a.idle or '0'
-      if cur ~= sc then
-        local since = tonumber(sc)
-        for skill, lvl in pairs(a.skills) do
-          redis.call('ZADD', avkey(ch, skill), avscore(tonumber(lvl), since), a.id)
-        end
-        redis.call('ZADD', avkey(ch, '*'), avscore(1, since), a.id)
-        a[f.inx] = sc
-        flags[#flags + 1] = f.inx
-        flags[#flags + 1] = sc
-      end
-    elseif cur ~= '' then
-      for skill, _ in pairs(a.skills) do
-        redis.call('ZREM', avkey(ch, skill), a.id)
-      end
-      redis.call('ZREM', avkey(ch, '*'), a.id)
-      a[f.inx] = ''
-      flags[#flags + 1] = f.inx
-      flags[#flags + 1] = ''
-    end
-    local bk = ''
-    if room and is_blocked(a, ch) then bk = '1' end
-    if bk ~= (a[f.bk] or '') then
-      set_blocked(a, ch, bk == '1')
-      a[f.bk] = bk
-      flags[#flags + 1] = f.bk
-      flags[#flags + 1] = bk
-    end
+-- hand blocks chats and emails) stays filed, flagged in BLK[ch] and counted in its
+-- lists' "nb": matching skips it, and a call taken or ended flips a flag instead of
+-- moving the agent through the chat and email lists. A list is doubly linked by agent
+-- id (l.nx / l.pv, ends l.head / l.tail): taking an agent out is O(1), and filing it
+-- walks back from the tail, where a change of work (time = now) always lands at once;
+-- only coming back from a pause files it further up.
+local function ix_add(ch, skill, lv, aid, s, since)
+  local byc = IX[ch]
+  if not byc then byc = {}; IX[ch] = byc end
+  local bands = byc[skill]
+  if not bands then bands = {}; byc[skill] = bands end
+  local l = bands[lv]
+  if not l then l = {n = 0, nb = 0, nx = {}, pv = {}}; bands[lv] = l end
+  local nx, pv = l.nx, l.pv
+  local p = l.tail
+  while p do
+    local ps = since[p]
+    if ps < s or (ps == s and p < aid) then break end
+    p = pv[p]
   end
-  if #flags > 0 then redis.call('HSET', k_agent(a.id), unpack(flags)) end
+  local q
+  if p then q = nx[p]; nx[p] = aid else q = l.head; l.head = aid end
+  pv[aid] = p
+  nx[aid] = q
+  if q then pv[q] = aid else l.tail = aid end
+  l.n = l.n + 1
+end
+local function ix_del(ch, skill, lv, aid)
+  local l = IX[ch][skill][lv]
+  local nx, pv = l.nx, l.pv
+  local p, q = pv[aid], nx[aid]
+  if p then nx[p] = q else l.head = q end
+  if q then pv[q] = p else l.tail = p end
+  nx[aid], pv[aid] = nil, nil
+  l.n = l.n - 1
+end
+local function ix_blocked(a, ch, on)
+  local blk = BLK[ch]
+  if not blk then blk = {}; BLK[ch] = blk end
+  if (blk[a.id] or false) == on then return end
+  local d = on and 1 or -1
+  if on then blk[a.id] = true else blk[a.id] = nil end
+  local byc = IX[ch]
+  for skill, lvl in pairs(a.skills) do
+    local l = byc[skill][tonumber(lvl)]
+    l.nb = l.nb + d
+  end
+  local l = byc['*'][1]
+  l.nb = l.nb + d
+end
+local function ix_put(a, ch, s)
+  local since = IXS[ch]
+  if not since then since = {}; IXS[ch] = since end
+  for skill, lvl in pairs(a.skills) do ix_add(ch, skill, tonumber(lvl), a.id, s, since) end
+  ix_add(ch, '*', 1, a.id, s, since)
+  since[a.id] = s
+end
+local function ix_drop(a, ch)
+  local since = IXS[ch]
+  if not (since and since[a.id]) then return end
+  ix_blocked(a, ch, false)
+  for skill, lvl in pairs(a.skills) do ix_del(ch, skill, tonumber(lvl), a.id) end
+  ix_del(ch, '*', 1, a.id)
+  since[a.id] = nil
 end
 
--- remove from every index and blocked set (before skills or capacities change, or on
--- delete)
-local function unsync(a)
-  for ch, _ in pairs(a.caps) do
-    if (a['in:' .. ch] or '') ~= '' then
-      for skill, _ in pairs(a.skills) do
-        redis.call('ZREM', avkey(ch, skill), a.id)
-      end
-      redis.call('ZREM', avkey(ch, '*'), a.id)
-      a['in:' .. ch] = ''
-      redis.call('HSET', k_agent(a.id), 'in:' .. ch, '')
-    end
-    if (a['bk:' .. ch] or '') ~= '' then
-      set_blocked(a, ch, false)
-      a['bk:' .. ch] = ''
-      redis.call('HSET', k_agent(a.id), 'bk:' .. ch, '')
-    end
+-- Write the agent's changed fields (a.dirty: one hash write per change of an agent) and
+-- keep its index entries true: filed under each channel it has room on, with the time
+-- its work there last changed (longest idle = first), and flagged where it is blocked.
+local function sync(a)
+  local d = a.dirty
+  if d then
+    a.dirty = nil
+    rcall('HSET', k_agent(a.id), unpack(d))
   end
+  for ch, _ in pairs(a.caps) do
+    local want = nil
+    if has_room(a, ch) then want = tonumber(a[fields(ch).since] or a.idle or '0') end
+    local since = IXS[ch]
+    local cur = since and since[a.id]
+    if cur ~= want then
+      if cur then ix_drop(a, ch) end
+      if want then ix_put(a, ch, want) end
+    end
+    if want then ix_blocked(a, ch, is_blocked(a, ch)) end
+  end
+end
+
+-- out of the index on every channel (before skills or capacities change, or on logout)
+local function unsync(a)
+  for ch, _ in pairs(a.caps) do ix_drop(a, ch) end
 end
 
 local function mark(a, field, value)
@@ -332,7 +324,7 @@ local function requirements(cfg, t, wait)
   local req = {}
   for s, l in pairs(cfg.skills or {}) do req[s] = tonumber(l) end
   if not plain then
-    for s, l in pairs(cjson.decode(own)) do
+    for s, l in pairs(jdecode(own)) do
       if req[s] == nil or tonumber(l) > req[s] then req[s] = tonumber(l) end
     end
   end
@@ -342,7 +334,7 @@ local function requirements(cfg, t, wait)
     if l < 1 then l = 1 end
     list[#list + 1] = {s, l}
   end
-  if #list > 1 then table.sort(list, by_skill) end
+  if #list > 1 then tsort(list, by_skill) end
   if #list == 0 then list[1] = {'*', 1} end
   if plain then bystep[step] = list end
   return step, list
@@ -373,20 +365,15 @@ local function better(k1, k2, y)
   return k2 < y.since
 end
 
--- Find the agent for a task. Candidates come from the availability index of the first
--- required skill at the required level or above; every candidate there has room on the
--- channel, so only the blocked set, the exclusions (recent refusals) and the other
--- skills need checking. "skip" = excluded or blocked; its members in the range are
--- subtracted from the count (one ZMSCORE), and reads page past them.
-local FULL_FETCH = 48
-local SKIP_PAGE = 16 -- extra members read per page past skipped ones (slow path)
+-- Find the agent for a task. Candidates come from the index of the first required skill
+-- at the required level or above, best level first and each level in idle order; every
+-- one can take work on the channel, so only the exclusions (recent refusals) and the
+-- other skills need checking.
 local NO_EXCL = {} -- never written
-local NO_BANDS = {} -- never written
 -- The search state of find_agent, in upvalues rather than closures made per decision.
-local fa_key, fa_strategy, fa_req, fa_skip, best, runner
+local fa_strategy, fa_req, best, runner
 -- candidate tables are made only for the best two
-local function consider(aid, sc, a)
-  local L, since = unscore(tonumber(sc))
+local function consider(aid, L, since, a)
   local k1 = 0
   if fa_strategy == 'best_skill' then
     if a then k1 = -level_sum(a, fa_req) else k1 = -L end
@@ -400,115 +387,95 @@ local function consider(aid, sc, a)
     runner = {aid = aid, level = L, since = since, k1 = k1}
   end
 end
--- the first "want" members of a score range that are not skipped; "inside" = how many
--- skipped members the range holds, so one read of want + inside is always enough
-local function take(lo, hi2, want, inside)
-  local m = redis.call('ZRANGEBYSCORE', fa_key, lo, hi2, 'WITHSCORES', 'LIMIT', '0', want + inside)
-  local found = 0
-  local skip = fa_skip
-  for i = 1, #m, 2 do
-    if not skip[m[i]] then
-      consider(m[i], m[i + 1], nil)
-      found = found + 1
-      if found >= want then return end
-    end
-  end
-end
 local function find_agent(ch, req, strategy, excl, scan)
   local ps, pl = req[1][1], req[1][2]
-  local key = avkey(ch, ps)
-  local hi = band_hi(pl)
-  local fast = (#req == 1) and strategy ~= 'least_occupied'
   best, runner = nil, nil
-  local eligible, exact = 0, true
-  local bl = blocked_on(ch)
-  local skip, skiplist, nskip = bl.set, nil, bl.n
-  if excl ~= NO_EXCL and next(excl) then
-    skip = {}
-    nskip = 0
-    for aid, _ in pairs(bl.set) do skip[aid] = true; nskip = nskip + 1 end
-    for aid, _ in pairs(excl) do
-      if not skip[aid] then skip[aid] = true; nskip = nskip + 1 end
+  local bands = IX[ch] and IX[ch][ps]
+  if not bands then return nil, nil, 0, true end
+  local since, blk = IXS[ch], BLK[ch] or NO_EXCL
+  local hasx = excl ~= NO_EXCL and next(excl) ~= nil
+  fa_strategy, fa_req = strategy, req
+  if #req == 1 and strategy ~= 'least_occupied' then
+    local eligible = 0
+    for L = 10, pl, -1 do
+      local l = bands[L]
+      if l then eligible = eligible + l.n - l.nb end
     end
-  end
-  fa_key, fa_strategy, fa_req, fa_skip = key, strategy, req, skip
-  if fast then
-    eligible = redis.call('ZCOUNT', key, '-inf', hi)
-    -- skipped members of the range, counted per level band (one ZMSCORE)
-    local inband, inrange = NO_BANDS, 0
-    if nskip > 0 and eligible > 0 then
-      inband = {}
-      skiplist = {}
-      for aid, _ in pairs(skip) do skiplist[#skiplist + 1] = aid end
-      local scores = redis.call('ZMSCORE', key, unpack(skiplist))
-      local top = tonumber(hi)
-      for i = 1, #skiplist do
-        local sc = scores[i]
-        if sc then
-          sc = tonumber(sc)
-          if sc <= top then
-            inrange = inrange + 1
-            local L = unscore(sc)
-            inband[L] = (inband[L] or 0) + 1
-          end
+    if hasx then
+      for aid, _ in pairs(excl) do
+        if since[aid] and not blk[aid] then
+          local lv = 1
+          if ps ~= '*' then lv = tonumber(AG[aid].skills[ps] or 0) end
+          if lv >= pl then eligible = eligible - 1 end
         end
       end
-      eligible = eligible - inrange
     end
     if eligible <= 0 then return nil, nil, 0, true end
     if strategy == 'best_skill' then
-      take('-inf', hi, 2, inrange)
-    elseif eligible + inrange <= FULL_FETCH then
-      local m = redis.call('ZRANGEBYSCORE', key, '-inf', hi, 'WITHSCORES')
-      for i = 1, #m, 2 do
-        if not skip[m[i]] then consider(m[i], m[i + 1], nil) end
-      end
-    else
-      -- once there is a runner-up, a band only matters for members idle longer than it:
-      -- reading only those keeps the later bands' replies short (often empty)
+      -- the first two in level order
       for L = 10, pl, -1 do
-        local upper = band_hi(L)
-        if runner then upper = '(' .. avscore(L, runner.since) end
-        take(band_lo(L), upper, 2, inband[L] or 0)
-      end
-    end
-  else
-    -- up to "scan" candidates that are not skipped, in level order
-    local off, seen = 0, 0
-    local page = scan + math.min(nskip, SKIP_PAGE)
-    while seen < scan do
-      local m = redis.call('ZRANGEBYSCORE', key, '-inf', hi, 'WITHSCORES', 'LIMIT', off, page)
-      for i = 1, #m, 2 do
-        local aid = m[i]
-        if not skip[aid] then
-          seen = seen + 1
-          local a = agent(aid)
-          if a and skills_ok(a, req) then
-            eligible = eligible + 1
-            consider(aid, m[i + 1], a)
+        local l = bands[L]
+        local aid = l and l.head
+        while aid do
+          if not (blk[aid] or (hasx and excl[aid])) then
+            consider(aid, L, since[aid], nil)
+            if runner then return best, runner, eligible, true end
           end
-          if seen >= scan then break end
+          aid = l.nx[aid]
         end
       end
-      if #m < 2 * page then break end
-      off = off + page
+    else
+      -- the first two of each level; once there is a runner-up, a level only matters
+      -- for members idle longer than it
+      for L = 10, pl, -1 do
+        local l = bands[L]
+        local aid, found = l and l.head, 0
+        while aid do
+          local s = since[aid]
+          if runner and s >= runner.since then break end
+          if not (blk[aid] or (hasx and excl[aid])) then
+            consider(aid, L, s, nil)
+            found = found + 1
+            if found >= 2 then break end
+          end
+          aid = l.nx[aid]
+        end
+      end
     end
-    if seen >= scan then exact = false end
+    return best, runner, eligible, true
   end
-  return best, runner, eligible, exact
+  -- up to "scan" candidates that are not blocked or excluded, in level order
+  local eligible, seen = 0, 0
+  for L = 10, pl, -1 do
+    local l = bands[L]
+    local aid = l and l.head
+    while aid do
+      if not (blk[aid] or (hasx and excl[aid])) then
+        seen = seen + 1
+        local a = AG[aid]
+        if skills_ok(a, req) then
+          eligible = eligible + 1
+          consider(aid, L, since[aid], a)
+        end
+        if seen >= scan then return best, runner, eligible, false end
+      end
+      aid = l.nx[aid]
+    end
+  end
+  return best, runner, eligible, true
 end
 
 local function why(strategy, w, r)
   local s
   if strategy == 'best_skill' then
-    s = string.format('best skill level %d, then longest idle (free since %.3f)', -w.k1, w.since)
-    if r then s = s .. string.format('; next best level %d free since %.3f (%s)', -r.k1, r.since, r.aid) end
+    s = sformat('best skill level %d, then longest idle (free since %.3f)', -w.k1, w.since)
+    if r then s = s .. sformat('; next best level %d free since %.3f (%s)', -r.k1, r.since, r.aid) end
   elseif strategy == 'least_occupied' then
-    s = string.format('least occupied (%.0f%% of capacity in use), then longest idle (free since %.3f)', w.k1 * 100, w.since)
-    if r then s = s .. string.format('; next %.0f%% (%s)', r.k1 * 100, r.aid) end
+    s = sformat('least occupied (%.0f%% of capacity in use), then longest idle (free since %.3f)', w.k1 * 100, w.since)
+    if r then s = s .. sformat('; next %.0f%% (%s)', r.k1 * 100, r.aid) end
   else
-    s = string.format('longest idle: free since %.3f', w.since)
-    if r then s = s .. string.format('; next free since %.3f (%s)', r.since, r.aid) end
+    s = sformat('longest idle: free since %.3f', w.since)
+    if r then s = s .. sformat('; next free since %.3f (%s)', r.since, r.aid) end
   end
   return s
 end
@@ -516,28 +483,28 @@ end
 -- queues_waiting is a sorted set of queue ids scored by the score of their head task, so
 -- that matching can merge the queues in global order and open only the ones it reaches
 local function refresh_head(q)
-  local h = redis.call('ZRANGE', k_queue_wait(q), 0, 0, 'WITHSCORES')
+  local h = rcall('ZRANGE', k_queue_wait(q), 0, 0, 'WITHSCORES')
   if #h == 0 then
-    redis.call('ZREM', K_QWAIT, q)
+    rcall('ZREM', K_QWAIT, q)
   else
-    redis.call('ZADD', K_QWAIT, h[2], q)
+    rcall('ZADD', K_QWAIT, h[2], q)
   end
 end
 
 local deferred_heads = nil -- set while matching: heads are refreshed once at the end
 local function drop_from_queue(tid, q)
-  redis.call('ZREM', k_queue_wait(q), tid)
-  redis.call('ZREM', k_queue_enq(q), tid)
+  rcall('ZREM', k_queue_wait(q), tid)
+  rcall('ZREM', k_queue_enq(q), tid)
   if deferred_heads then deferred_heads[q] = true else refresh_head(q) end
 end
 
 local function put_in_queue(tid, t, q)
   local sc = S(tonumber(t.sc))
-  redis.call('ZADD', k_queue_wait(q), sc, tid)
-  redis.call('ZADD', k_queue_enq(q), S(tonumber(t.enq)), tid)
-  local cur = redis.call('ZSCORE', K_QWAIT, q)
+  rcall('ZADD', k_queue_wait(q), sc, tid)
+  rcall('ZADD', k_queue_enq(q), S(tonumber(t.enq)), tid)
+  local cur = rcall('ZSCORE', K_QWAIT, q)
   if not cur or tonumber(t.sc) < tonumber(cur) then
-    redis.call('ZADD', K_QWAIT, sc, q)
+    rcall('ZADD', K_QWAIT, sc, q)
   end
 end
 
@@ -554,7 +521,7 @@ local function offer(tid, t, q, cfg, best, runner, eligible, exact, step, req)
     for _, r in ipairs(req) do
       if r[1] ~= '*' then parts[#parts + 1] = jname(r[1]) .. ':' .. r[2] end
     end
-    required = table.concat(parts, ',')
+    required = tconcat(parts, ',')
   end
   local strategy = cfg.strategy or 'longest_idle'
   local ru = ''
@@ -576,16 +543,16 @@ local function offer(tid, t, q, cfg, best, runner, eligible, exact, step, req)
     ',"why":' .. jstr(why(strategy, best, runner)) .. ru .. '}'
   local until_s = S(now + timeout)
   drop_from_queue(tid, q)
-  redis.call('HSET', k_task(tid), 'st', 'offered', 'ag', best.aid, 'ou', until_s, 'ex', ex, 'ot', NOW)
-  redis.call('ZADD', K_OFFERS, until_s, tid)
-  redis.call('SADD', k_agent_tasks(best.aid), tid)
-  if redis.call('LPUSH', k_departures(q), NOW) > 40 then
-    redis.call('LTRIM', k_departures(q), 0, 19)
+  rcall('HSET', k_task(tid), 'st', 'offered', 'ag', best.aid, 'ou', until_s, 'ex', ex, 'ot', NOW)
+  rcall('ZADD', K_OFFERS, until_s, tid)
+  rcall('SADD', k_agent_tasks(best.aid), tid)
+  if rcall('LPUSH', k_departures(q), NOW) > 40 then
+    rcall('LTRIM', k_departures(q), 0, 19)
   end
   set_load(a, ch, 1)
   sync(a)
   -- the explanation is encoded once, for the task and for the event
-  redis.call('XADD', K_EVENTS, 'MAXLEN', '~', STREAM_MAX, '*', 'e',
+  rcall('XADD', K_EVENTS, 'MAXLEN', '~', STREAM_MAX, '*', 'e',
     '{"type":"task.offered","at":' .. NOW .. ',"task_id":' .. jstr(tid) ..
     ',"agent_id":' .. jname(best.aid) .. ',"queue_id":' .. jname(q) ..
     ',"payload":{"channel":' .. jname(ch) .. ',"timeout":' .. S(timeout) ..
@@ -595,7 +562,7 @@ end
 
 -- the fields of a waiting task that matching reads (not its customer, attributes ...)
 local function routing_fields(tid)
-  local v = redis.call('HMGET', k_task(tid), 'st', 'ch', 'enq', 'prio', 'sk', 'nrej')
+  local v = rcall('HMGET', k_task(tid), 'st', 'ch', 'enq', 'prio', 'sk', 'nrej')
   if not v[1] then return nil end
   return {st = v[1], ch = v[2], enq = v[3], prio = v[4], sk = v[5], nrej = v[6]}
 end
@@ -616,7 +583,7 @@ local function try_route(tid, q, cfg, nomatch, scan)
     else
       local parts = {t.ch, cfg.strategy or ''}
       for _, r in ipairs(req) do parts[#parts + 1] = r[1] .. '=' .. r[2] end
-      ck = table.concat(parts, '|')
+      ck = tconcat(parts, '|')
     end
     if nomatch[ck] then return nil end
   end
@@ -625,7 +592,7 @@ local function try_route(tid, q, cfg, nomatch, scan)
     excl = {}
     -- an agent who rejected or missed the task is skipped for reoffer_after seconds
     local since = S(now - tonumber(cfg.reoffer_after or 30))
-    for _, x in ipairs(redis.call('ZRANGEBYSCORE', k_rejected(tid), since, '+inf')) do excl[x] = true end
+    for _, x in ipairs(rcall('ZRANGEBYSCORE', k_rejected(tid), since, '+inf')) do excl[x] = true end
   end
   local best, runner, eligible, exact = find_agent(t.ch, req, cfg.strategy or 'longest_idle', excl, scan)
   if not best then
@@ -638,11 +605,11 @@ end
 -- put an offered task back in its original place; the agent's slot is freed
 local function unoffer(tid, t, a, typ, reason)
   local q = t.q
-  redis.call('ZREM', K_OFFERS, tid)
-  redis.call('SREM', k_agent_tasks(t.ag), tid)
-  redis.call('ZADD', k_rejected(tid), NOW, t.ag)
-  redis.call('HINCRBY', k_task(tid), 'nrej', 1)
-  redis.call('HSET', k_task(tid), 'st', 'waiting', 'ag', '', 'ou', '')
+  rcall('ZREM', K_OFFERS, tid)
+  rcall('SREM', k_agent_tasks(t.ag), tid)
+  rcall('ZADD', k_rejected(tid), NOW, t.ag)
+  rcall('HINCRBY', k_task(tid), 'nrej', 1)
+  rcall('HSET', k_task(tid), 'st', 'waiting', 'ag', '', 'ou', '')
   put_in_queue(tid, t, q)
   if a then set_load(a, t.ch, -1); sync(a) end
   emit(typ, tid, t.ag, q, {reason = reason, channel = t.ch})
@@ -652,14 +619,15 @@ local function set_presence(a, pr, reason)
   if a.pr == pr and (a.rs or '') == (reason or '') then return end
   a.pr = pr
   a.rs = reason or ''
-  redis.call('HSET', k_agent(a.id), 'pr', pr, 'rs', a.rs, 'pt', NOW)
+  a.pt = NOW
+  rcall('HSET', k_agent(a.id), 'pr', pr, 'rs', a.rs, 'pt', NOW)
   sync(a)
   emit('agent.presence', nil, a.id, nil, {presence = pr, reason = reason})
 end
 
 local function expire_offers(limit)
   local n = 0
-  local due = redis.call('ZRANGEBYSCORE', K_OFFERS, '-inf', NOW, 'LIMIT', 0, limit)
+  local due = rcall('ZRANGEBYSCORE', K_OFFERS, '-inf', NOW, 'LIMIT', 0, limit)
   for _, tid in ipairs(due) do
     local t = hgetall(k_task(tid))
     if t and t.st == 'offered' then
@@ -668,20 +636,20 @@ local function expire_offers(limit)
       if a then set_presence(a, 'not_ready', 'no-answer') end
       n = n + 1
     else
-      redis.call('ZREM', K_OFFERS, tid)
+      rcall('ZREM', K_OFFERS, tid)
     end
   end
   return n
 end
 
 local function end_wrap(member)
-  local sep1 = string.find(member, '|', 1, true)
-  local sep2 = string.find(member, '|', sep1 + 1, true)
-  local aid = string.sub(member, 1, sep1 - 1)
-  local tid = string.sub(member, sep1 + 1, sep2 - 1)
-  local ch = string.sub(member, sep2 + 1)
-  redis.call('ZREM', k_wraps(), member)
-  redis.call('SREM', k_agent_wraps(aid), member)
+  local sep1 = sfind(member, '|', 1, true)
+  local sep2 = sfind(member, '|', sep1 + 1, true)
+  local aid = ssub(member, 1, sep1 - 1)
+  local tid = ssub(member, sep1 + 1, sep2 - 1)
+  local ch = ssub(member, sep2 + 1)
+  rcall('ZREM', k_wraps(), member)
+  rcall('SREM', k_agent_wraps(aid), member)
   local a = agent(aid)
   if a then
     set_load(a, ch, -1)
@@ -692,7 +660,7 @@ local function end_wrap(member)
 end
 
 local function expire_wraps(limit)
-  local due = redis.call('ZRANGEBYSCORE', k_wraps(), '-inf', NOW, 'LIMIT', 0, limit)
+  local due = rcall('ZRANGEBYSCORE', k_wraps(), '-inf', NOW, 'LIMIT', 0, limit)
   for _, m in ipairs(due) do end_wrap(m) end
   return #due
 end
@@ -700,17 +668,17 @@ end
 -- overflow and maximum wait, driven by the enqueued-at index of each waiting queue
 local function expire_waits(limit)
   local n = 0
-  for _, q in ipairs(redis.call('SMEMBERS', k_timed_queues())) do
+  for _, q in ipairs(rcall('SMEMBERS', k_timed_queues())) do
     local cfg = qcfg(q)
     if cfg and cfg.overflow_to and cfg.overflow_after then
-      local due = redis.call('ZRANGEBYSCORE', k_queue_enq(q), '-inf', S(now - tonumber(cfg.overflow_after)), 'LIMIT', 0, limit)
+      local due = rcall('ZRANGEBYSCORE', k_queue_enq(q), '-inf', S(now - tonumber(cfg.overflow_after)), 'LIMIT', 0, limit)
       local target = qcfg(cfg.overflow_to)
       for _, tid in ipairs(due) do
         local t = hgetall(k_task(tid))
         if t and target then
           drop_from_queue(tid, q)
           t.sc = score(tonumber(t.prio), tonumber(t.enq), target)
-          redis.call('HSET', k_task(tid), 'q', cfg.overflow_to, 'sc', S(t.sc))
+          rcall('HSET', k_task(tid), 'q', cfg.overflow_to, 'sc', S(t.sc))
           put_in_queue(tid, t, cfg.overflow_to)
           emit('task.overflowed', tid, nil, cfg.overflow_to, {from_queue = q, waited = now - tonumber(t.enq)})
           n = n + 1
@@ -720,22 +688,22 @@ local function expire_waits(limit)
     if cfg and cfg.max_wait then
       -- notified tasks stay in the queue: scan on from the last one seen, so that many of
       -- them never hide a newer one
-      local mark = redis.call('HGET', k_max_wait_marks(), q)
+      local mark = rcall('HGET', k_max_wait_marks(), q)
       local from = '-inf'
       if mark then from = '(' .. mark end
-      local due = redis.call('ZRANGEBYSCORE', k_queue_enq(q), from, S(now - tonumber(cfg.max_wait)), 'WITHSCORES', 'LIMIT', 0, limit)
+      local due = rcall('ZRANGEBYSCORE', k_queue_enq(q), from, S(now - tonumber(cfg.max_wait)), 'WITHSCORES', 'LIMIT', 0, limit)
       for i = 1, #due, 2 do
         local tid = due[i]
-        if cfg.max_wait_action ~= 'withdraw' then redis.call('HSET', k_max_wait_marks(), q, due[i + 1]) end
+        if cfg.max_wait_action ~= 'withdraw' then rcall('HSET', k_max_wait_marks(), q, due[i + 1]) end
         local t = hgetall(k_task(tid))
         if t and t.mw ~= '1' then
           if cfg.max_wait_action == 'withdraw' then
             drop_from_queue(tid, q)
-            redis.call('DEL', k_task(tid), k_rejected(tid))
-            redis.call('SREM', k_tasks(), tid)
+            rcall('DEL', k_task(tid), k_rejected(tid))
+            rcall('SREM', k_tasks(), tid)
             emit('task.withdrawn', tid, nil, q, {reason = 'max-wait', channel = t.ch, waited = now - tonumber(t.enq)})
           else
-            redis.call('HSET', k_task(tid), 'mw', '1')
+            rcall('HSET', k_task(tid), 'mw', '1')
             emit('task.max_wait_reached', tid, nil, q, {channel = t.ch, waited = now - tonumber(t.enq)})
           end
           n = n + 1
@@ -762,7 +730,7 @@ function C.match()
   -- k-way merge of the queues in score order (a min-heap of queue heads); a queue is
   -- opened only when its head comes up, so a batch touches the queues it serves
   local QCHUNK = 16
-  local qh = redis.call('ZRANGE', K_QWAIT, 0, QCHUNK - 1, 'WITHSCORES')
+  local qh = rcall('ZRANGE', K_QWAIT, 0, QCHUNK - 1, 'WITHSCORES')
   local qread = #qh / 2
   local nq = 1
   local heap = {}
@@ -771,7 +739,7 @@ function C.match()
     heap[#heap + 1] = h
     local i = #heap
     while i > 1 do
-      local p = math.floor(i / 2)
+      local p = floor(i / 2)
       if hkey(heap[p]) <= hkey(heap[i]) then break end
       heap[p], heap[i] = heap[i], heap[p]
       i = p
@@ -802,7 +770,7 @@ function C.match()
       local n = 8
       if h.reads == 0 then n = 2 end
       h.reads = h.reads + 1
-      local r = redis.call('ZRANGE', k_queue_wait(h.q), tostring(h.skipped), tostring(h.skipped + n - 1), 'WITHSCORES')
+      local r = rcall('ZRANGE', k_queue_wait(h.q), tostring(h.skipped), tostring(h.skipped + n - 1), 'WITHSCORES')
       h.buf, h.pos = {}, 1
       for j = 1, #r, 2 do h.buf[#h.buf + 1] = {r[j], tonumber(r[j + 1]), r[j + 1]} end
       h.eof = #h.buf < n
@@ -816,7 +784,7 @@ function C.match()
     while true do
       if nq >= #qh then
         if qread % QCHUNK ~= 0 then break end -- the last chunk was short: no more queues
-        local more = redis.call('ZRANGE', K_QWAIT, qread, qread + QCHUNK - 1, 'WITHSCORES')
+        local more = rcall('ZRANGE', K_QWAIT, qread, qread + QCHUNK - 1, 'WITHSCORES')
         if #more == 0 then break end
         for _, x in ipairs(more) do qh[#qh + 1] = x end
         qread = qread + #more / 2
@@ -862,9 +830,9 @@ function C.match()
       elseif h.eof then head = false end
     end
     if head then
-      redis.call('ZADD', K_QWAIT, head, q)
+      rcall('ZADD', K_QWAIT, head, q)
     elseif head == false then
-      redis.call('ZREM', K_QWAIT, q)
+      rcall('ZREM', K_QWAIT, q)
     else
       refresh_head(q)
     end
@@ -876,11 +844,11 @@ end
 function C.put_queue()
   local cfg = args.queue
   local old = qcfg(cfg.id)
-  redis.call('HSET', K_QUEUES, cfg.id, cjson.encode(cfg))
+  rcall('HSET', K_QUEUES, cfg.id, jencode(cfg))
   if cfg.overflow_to or cfg.max_wait then
-    redis.call('SADD', k_timed_queues(), cfg.id)
+    rcall('SADD', k_timed_queues(), cfg.id)
   else
-    redis.call('SREM', k_timed_queues(), cfg.id)
+    rcall('SREM', k_timed_queues(), cfg.id)
   end
   qcache[cfg.id] = cfg
   if not old then
@@ -902,7 +870,7 @@ function C.set_queue_open()
     cfg = copy
     qcache[args.queue] = cfg
     cfg.open = args.open
-    redis.call('HSET', K_QUEUES, args.queue, cjson.encode(cfg))
+    rcall('HSET', K_QUEUES, args.queue, jencode(cfg))
     if cfg.open then emit('queue.opened', nil, nil, args.queue, {}) else emit('queue.closed', nil, nil, args.queue, {}) end
   end
   return {ok = true}
@@ -915,11 +883,11 @@ local function enqueue_one(t)
   local ok_ch = false
   for _, c in ipairs(cfg.channels or {}) do if c == t.channel then ok_ch = true end end
   if not ok_ch then return {err = 'channel_not_taken', task = t.id} end
-  if redis.call('EXISTS', k_task(t.id)) == 1 then return {err = 'task_exists', task = t.id} end
+  if rcall('EXISTS', k_task(t.id)) == 1 then return {err = 'task_exists', task = t.id} end
   local sc = score(tonumber(t.priority), tonumber(t.enqueued_at), cfg)
   local rec = {q = t.queue, oq = t.origin_queue or t.queue, ch = t.channel, prio = t.priority, enq = t.enqueued_at,
-               sc = sc, sk = cjson.encode(t.skills or {}), st = 'waiting', ag = '',
-               cust = cjson.encode(t.customer or {}), attrs = cjson.encode(t.attributes or {}),
+               sc = sc, sk = jencode(t.skills or {}), st = 'waiting', ag = '',
+               cust = jencode(t.customer or {}), attrs = jencode(t.attributes or {}),
                dl = t.deadline or '', nrej = 0, created = now}
   local flat = {}
   for k, v in pairs(rec) do
@@ -927,15 +895,15 @@ local function enqueue_one(t)
     if type(v) == 'number' then v = S(v) end
     flat[#flat + 1] = v
   end
-  redis.call('HSET', k_task(t.id), unpack(flat))
-  redis.call('SADD', k_tasks(), t.id)
+  rcall('HSET', k_task(t.id), unpack(flat))
+  rcall('SADD', k_tasks(), t.id)
   if t.assigned_to then
     -- rebuild: work that was in hand when Redis lost its state stays with its agent
     local a = agent(t.assigned_to)
     if a then
-      redis.call('HSET', k_task(t.id), 'st', 'assigned', 'ag', t.assigned_to, 'at', NOW, 'ot', NOW,
-                 'ex', cjson.encode({restored = true}))
-      redis.call('SADD', k_agent_tasks(t.assigned_to), t.id)
+      rcall('HSET', k_task(t.id), 'st', 'assigned', 'ag', t.assigned_to, 'at', NOW, 'ot', NOW,
+                 'ex', jencode({restored = true}))
+      rcall('SADD', k_agent_tasks(t.assigned_to), t.id)
       set_load(a, t.channel, 1)
       sync(a)
       emit('task.restored', t.id, t.assigned_to, t.queue, {channel = t.channel, state = 'assigned'})
@@ -961,13 +929,13 @@ function C.withdraw()
   if t.st == 'waiting' then
     drop_from_queue(tid, t.q)
   elseif t.st == 'offered' then
-    redis.call('ZREM', K_OFFERS, tid)
-    redis.call('SREM', k_agent_tasks(t.ag), tid)
+    rcall('ZREM', K_OFFERS, tid)
+    rcall('SREM', k_agent_tasks(t.ag), tid)
     local a = agent(t.ag)
     if a then set_load(a, t.ch, -1); sync(a) end
   end
-  redis.call('DEL', k_task(tid), k_rejected(tid))
-  redis.call('SREM', k_tasks(), tid)
+  rcall('DEL', k_task(tid), k_rejected(tid))
+  rcall('SREM', k_tasks(), tid)
   emit('task.withdrawn', tid, nil, t.q, {reason = args.reason or 'withdrawn', channel = t.ch, waited = now - tonumber(t.enq)})
   return {ok = true}
 end
@@ -983,7 +951,7 @@ function C.accept()
   local out = {}
   for _, pair in ipairs(args.offers) do
     local tid, aid = pair[1], pair[2]
-    local v = redis.call('HMGET', k_task(tid), 'st', 'ag', 'q', 'ch', 'ot', 'enq', 'ex')
+    local v = rcall('HMGET', k_task(tid), 'st', 'ag', 'q', 'ch', 'ot', 'enq', 'ex')
     local t, e = nil, nil
     if not v[1] then
       e = {err = 'task_not_found'}
@@ -996,14 +964,14 @@ function C.accept()
       e.task = tid
       out[#out + 1] = e
     else
-      redis.call('ZREM', K_OFFERS, tid)
-      redis.call('HSET', k_task(tid), 'st', 'assigned', 'at', NOW, 'ou', '')
+      rcall('ZREM', K_OFFERS, tid)
+      rcall('HSET', k_task(tid), 'st', 'assigned', 'at', NOW, 'ou', '')
       emit('task.accepted', tid, aid, t.q, {channel = t.ch})
       -- the stored explanation is already JSON: spliced in, not decoded and re-encoded
-      redis.call('XADD', K_EVENTS, 'MAXLEN', '~', STREAM_MAX, '*', 'e',
-        '{"type":"task.assigned","at":' .. NOW .. ',"task_id":' .. cjson.encode(tid) ..
-        ',"agent_id":' .. cjson.encode(aid) .. ',"queue_id":' .. cjson.encode(t.q) ..
-        ',"payload":{"channel":' .. cjson.encode(t.ch) .. ',"waited":' .. S(tonumber(t.ot) - tonumber(t.enq)) ..
+      rcall('XADD', K_EVENTS, 'MAXLEN', '~', STREAM_MAX, '*', 'e',
+        '{"type":"task.assigned","at":' .. NOW .. ',"task_id":' .. jencode(tid) ..
+        ',"agent_id":' .. jencode(aid) .. ',"queue_id":' .. jencode(t.q) ..
+        ',"payload":{"channel":' .. jencode(t.ch) .. ',"waited":' .. S(tonumber(t.ot) - tonumber(t.enq)) ..
         ',"explanation":' .. t.ex .. '}}')
       out[#out + 1] = {ok = true, task = tid, channel = t.ch, queue = t.q}
     end
@@ -1034,7 +1002,7 @@ function C.finish()
   local out = {}
   for _, pair in ipairs(args.tasks) do
     local tid, aid = pair[1], pair[2]
-    local v = redis.call('HMGET', k_task(tid), 'st', 'ag', 'q', 'ch', 'at')
+    local v = rcall('HMGET', k_task(tid), 'st', 'ag', 'q', 'ch', 'at')
     local t = nil
     if v[1] then t = {st = v[1], ag = v[2], q = v[3], ch = v[4], at = v[5]} end
     if not t then
@@ -1044,20 +1012,20 @@ function C.finish()
     else
       local cfg = qcfg(t.q) or {}
       local wrap = tonumber(cfg.wrapup or 0)
-      redis.call('DEL', k_task(tid), k_rejected(tid))
-      redis.call('SREM', k_tasks(), tid)
-      redis.call('SREM', k_agent_tasks(aid), tid)
+      rcall('DEL', k_task(tid), k_rejected(tid))
+      rcall('SREM', k_tasks(), tid)
+      rcall('SREM', k_agent_tasks(aid), tid)
       local handled = now - tonumber(t.at)
-      if redis.call('LPUSH', k_handle_times(t.q), S(handled)) > 100 then
-        redis.call('LTRIM', k_handle_times(t.q), 0, 49)
+      if rcall('LPUSH', k_handle_times(t.q), S(handled)) > 100 then
+        rcall('LTRIM', k_handle_times(t.q), 0, 49)
       end
       emit('task.completed', tid, aid, t.q, {channel = t.ch, handle_time = handled})
       local a = agent(aid)
       if a then
         if wrap > 0 then
           local m = aid .. '|' .. tid .. '|' .. t.ch
-          redis.call('ZADD', k_wraps(), S(now + wrap), m)
-          redis.call('SADD', k_agent_wraps(aid), m)
+          rcall('ZADD', k_wraps(), S(now + wrap), m)
+          rcall('SADD', k_agent_wraps(aid), m)
           emit('agent.wrapup_started', tid, aid, t.q, {channel = t.ch, until_at = now + wrap})
         else
           set_load(a, t.ch, -1)
@@ -1072,7 +1040,7 @@ function C.finish()
 end
 
 function C.end_wrapup()
-  local ms = redis.call('SMEMBERS', k_agent_wraps(args.agent))
+  local ms = rcall('SMEMBERS', k_agent_wraps(args.agent))
   for _, m in ipairs(ms) do end_wrap(m) end
   return {ok = true, ended = #ms}
 end
@@ -1081,9 +1049,9 @@ function C.put_agent()
   local x = args.agent
   local a = agent(x.id)
   if a then unsync(a) end
-  local sk = cjson.encode(x.skills)
-  local cap = cjson.encode(x.capacity)
-  local blk = cjson.encode(x.blocks)
+  local sk = jencode(x.skills)
+  local cap = jencode(x.capacity)
+  local blk = jencode(x.blocks)
   if not a then
     local pr = x.presence or 'not_ready'
     local idle = S(x.idle_since or now)
@@ -1094,13 +1062,13 @@ function C.put_agent()
       fields[#fields + 1] = 'since:' .. ch
       fields[#fields + 1] = idle
     end
-    redis.call('HSET', k_agent(x.id), unpack(fields))
-    redis.call('SADD', k_agents(), x.id)
-    acache[x.id] = nil
+    rcall('HSET', k_agent(x.id), unpack(fields))
+    rcall('SADD', k_agents(), x.id)
+    AG[x.id] = nil
     a = agent(x.id)
     emit('agent.login', nil, x.id, nil, {presence = pr})
   else
-    redis.call('HSET', k_agent(x.id), 'sk', sk, 'cap', cap, 'blk', blk)
+    rcall('HSET', k_agent(x.id), 'sk', sk, 'cap', cap, 'blk', blk)
     a.skills, a.caps, a.blocks, a.sk, a.cap, a.blk = x.skills, x.capacity, x.blocks, sk, cap, blk
     emit('agent.updated', nil, x.id, nil, {skills = x.skills, capacity = x.capacity})
   end
@@ -1113,18 +1081,19 @@ function C.presence()
   if not a then return {err = 'agent_not_found'} end
   if args.presence == 'offline' then
     -- offers in flight go back to their place; work in hand is finished normally
-    for _, tid in ipairs(redis.call('SMEMBERS', k_agent_tasks(a.id))) do
+    for _, tid in ipairs(rcall('SMEMBERS', k_agent_tasks(a.id))) do
       local t = hgetall(k_task(tid))
       if t and t.st == 'offered' then unoffer(tid, t, a, 'task.rejected', 'agent-logout') end
     end
   end
   set_presence(a, args.presence, args.reason)
   sync(a)
-  if args.presence == 'offline' and redis.call('SCARD', k_agent_tasks(a.id)) == 0
-      and redis.call('SCARD', k_agent_wraps(a.id)) == 0 then
+  if args.presence == 'offline' and rcall('SCARD', k_agent_tasks(a.id)) == 0
+      and rcall('SCARD', k_agent_wraps(a.id)) == 0 then
     unsync(a)
-    redis.call('DEL', k_agent(a.id))
-    redis.call('SREM', k_agents(), a.id)
+    rcall('DEL', k_agent(a.id))
+    AG[a.id] = nil
+    rcall('SREM', k_agents(), a.id)
     emit('agent.logout', nil, a.id, nil, {})
   end
   return {ok = true}
@@ -1136,8 +1105,8 @@ function C.set_priority()
   if not t then return {err = 'task_not_found'} end
   local cfg = qcfg(t.q)
   t.sc = score(tonumber(args.priority), tonumber(t.enq), cfg)
-  redis.call('HSET', k_task(tid), 'prio', S(args.priority), 'sc', S(t.sc))
-  if t.st == 'waiting' then redis.call('ZADD', k_queue_wait(t.q), S(t.sc), tid) end
+  rcall('HSET', k_task(tid), 'prio', S(args.priority), 'sc', S(t.sc))
+  if t.st == 'waiting' then rcall('ZADD', k_queue_wait(t.q), S(t.sc), tid) end
   emit('task.priority_changed', tid, nil, t.q, {from_priority = tonumber(t.prio), priority = args.priority})
   return {ok = true}
 end
@@ -1151,22 +1120,107 @@ function C.move()
   if t.st ~= 'waiting' then return {err = 'task_not_waiting'} end
   drop_from_queue(tid, t.q)
   t.sc = score(tonumber(t.prio), tonumber(t.enq), cfg)
-  redis.call('HSET', k_task(tid), 'q', args.queue, 'sc', S(t.sc))
+  rcall('HSET', k_task(tid), 'q', args.queue, 'sc', S(t.sc))
   put_in_queue(tid, t, args.queue)
   emit('task.moved', tid, nil, args.queue, {from_queue = t.q})
   return {ok = true}
 end
 
+-- The cache of agents and index (AG, IX, IXS, BLK above) of each key base, kept
+-- between calls. It is valid only while the base's version key holds the stamp this
+-- cache wrote at the end of its last call: every call of this library writes a new
+-- stamp, so a change made by any other copy of the engine (another version of the
+-- library, another Redis this one replicated from, a database of the same name) or an
+-- emptied Redis leaves a stamp this cache does not know, and the cache is built again
+-- from the agent hashes. A call that fails half-way leaves its cache without a stamp:
+-- built again too. When a cache is built, the caches of other key bases that are no
+-- longer valid (their keys deleted, say) are dropped; past CACHE_MAX key bases the
+-- least recently used one is dropped too.
+local CACHES, NCACHES, CALLS = {}, 0, 0
+local CACHE_MAX = 16
+local function by_time(x, y) return x[1] < y[1] or (x[1] == y[1] and x[2] < y[2]) end
+
+local function version_key(base)
+  local here = P
+  P = base
+  local k = k_version()
+  P = here
+  return k
+end
+
+local function drop_caches()
+  for base, x in pairs(CACHES) do
+    if base ~= P and rcall('GET', version_key(base)) ~= x.stamp then
+      CACHES[base] = nil
+      NCACHES = NCACHES - 1
+    end
+  end
+  if NCACHES >= CACHE_MAX then
+    local oldest, used = nil, nil
+    for base, x in pairs(CACHES) do
+      if base ~= P and (not used or x.used < used) then oldest, used = base, x.used end
+    end
+    if oldest then CACHES[oldest] = nil; NCACHES = NCACHES - 1 end
+  end
+end
+
+local function build_cache()
+  drop_caches()
+  if not CACHES[P] then NCACHES = NCACHES + 1 end
+  local t = rcall('TIME')
+  local c = {id = t[1] .. '.' .. t[2] .. '.' .. CALLS, n = 0, ag = {}, ix = {}, ixs = {}, blk = {}}
+  CACHES[P] = c
+  AG, IX, IXS, BLK = c.ag, c.ix, c.ixs, c.blk
+  -- filed channel by channel in time order (then by id), so each lands at the tail
+  local byc = {}
+  for _, aid in ipairs(rcall('SMEMBERS', k_agents())) do
+    local a = read_agent(aid)
+    if a then
+      AG[aid] = a
+      for ch, _ in pairs(a.caps) do
+        if has_room(a, ch) then
+          local l = byc[ch]
+          if not l then l = {}; byc[ch] = l end
+          l[#l + 1] = {tonumber(a[fields(ch).since] or a.idle or '0'), aid}
+        end
+      end
+    end
+  end
+  for ch, l in pairs(byc) do
+    tsort(l, by_time)
+    for _, x in ipairs(l) do ix_put(AG[x[2]], ch, x[1]) end
+    for _, x in ipairs(l) do ix_blocked(AG[x[2]], ch, is_blocked(AG[x[2]], ch)) end
+  end
+  return c
+end
+
+local function use_cache(K_VERSION)
+  CALLS = CALLS + 1
+  local c = CACHES[P]
+  if not c or c.stamp ~= rcall('GET', K_VERSION) then c = build_cache() end
+  AG, IX, IXS, BLK = c.ag, c.ix, c.ixs, c.blk
+  c.used = CALLS
+  c.stamp = nil
+  return c
+end
+
 local function acd(keys, argv)
+  if not rcall then bind_globals() end
   P, cmd, now = keys[1], argv[1], tonumber(argv[2])
-  args = cjson.decode(argv[3])
+  local fn = C[cmd]
+  if not fn then return redis_error_reply('unknown ACD command ' .. tostring(cmd)) end
+  args = jdecode(argv[3])
   strip_nulls(args)
   STREAM_MAX, NOW = argv[4], S(now)
-  qcache, acache, AVKEYS, BLOCKED, deferred_heads = {}, {}, {}, {}, nil
+  qcache, deferred_heads = {}, nil
   K_EVENTS, K_OFFERS, K_QWAIT, K_QUEUES = k_events(), k_offers(), k_queues_waiting(), k_queues()
-  local fn = C[cmd]
-  if not fn then return redis.error_reply('unknown ACD command ' .. tostring(cmd)) end
-  return cjson.encode(fn())
+  local K_VERSION = k_version()
+  local c = use_cache(K_VERSION)
+  local out = jencode(fn())
+  c.n = c.n + 1
+  c.stamp = c.id .. ':' .. c.n
+  rcall('SET', K_VERSION, c.stamp)
+  return out
 end
 
 redis.register_function(FUNCTION_NAME, acd)

@@ -29,8 +29,7 @@ TEMPLATES: dict[str, str] = {
     "agents": "agents",  # set: ids of agents known to the router (logged in)
     "agent_tasks": "agent:{0}:tasks",  # set: task ids offered to or assigned to the agent
     "agent_wraps": "agent:{0}:wrap",  # set: wrap-up entries of the agent
-    "avail": "av:{0}:{1}",  # zset per channel and skill: agents with room on the channel
-    "blocked": "blk:{0}",  # set per channel: indexed agents blocked by a cross-channel rule
+    "version": "ver",  # string: stamp of the last engine call (its in-memory index is valid)
     "offers": "offers",  # zset: offered task ids by offer deadline (RONA)
     "wraps": "wraps",  # zset: "agent|task|channel" by wrap-up end
     "events": "events",  # stream: domain events

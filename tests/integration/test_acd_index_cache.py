@@ -1,0 +1,172 @@
+"""The engine keeps agents and the availability index in Redis's Lua memory between calls.
+
+What these tests hold it to: the cache never answers from a state Redis no longer has.
+Changes made by another copy of the engine (another library version on the same keys),
+keys deleted under it and a call that failed half-way all make it read the agents again;
+and a rebuilt index orders agents exactly as the one kept up to date call by call.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+
+from contactcore.acd.model import AgentConfig, Presence, QueueConfig, TaskSpec
+from contactcore.acd.service import RoutingService
+from contactcore.adapters.redis.routing_store import RedisRoutingStore
+from contactcore.testing.acd_fakes import ManualClock
+
+pytestmark = pytest.mark.integration
+
+CAPS = {"voice": 1, "chat": 2}
+
+
+@pytest.fixture
+async def client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    c = aioredis.Redis.from_url(redis_url)
+    yield c
+    await c.aclose()
+
+
+def agent(aid: str, level: int = 5) -> AgentConfig:
+    return AgentConfig(id=aid, skills={"billing": level}, capacity=CAPS)
+
+
+def service(
+    client: aioredis.Redis, prefix: str
+) -> tuple[RoutingService, ManualClock, RedisRoutingStore]:
+    clock = ManualClock()
+    store = RedisRoutingStore(client, prefix)
+    return RoutingService(store, clock), clock, store
+
+
+def variant(client: aioredis.Redis, prefix: str) -> RedisRoutingStore:
+    """The same engine as a second library (own digest, own cache) on the same keys."""
+    store = RedisRoutingStore(client, prefix)
+    store.use_code(store.code + f"\n-- variant {uuid.uuid4().hex}\n")
+    return store
+
+
+async def test_changes_by_another_library_on_the_same_keys_are_seen(
+    client: aioredis.Redis, redis_prefix: str
+) -> None:
+    clock = ManualClock()
+    a = RoutingService(RedisRoutingStore(client, redis_prefix), clock)
+    b_store = variant(client, redis_prefix)
+    b = RoutingService(b_store, clock)
+    try:
+        await a.put_queue(QueueConfig(id="q", channels=("voice", "chat"), skills={"billing": 1}))
+        await a.login(agent("ann"), Presence.AVAILABLE)
+        clock.advance(1)
+        await a.login(agent("bob"), Presence.AVAILABLE)
+        await a.enqueue(TaskSpec(id="t1", channel="voice", queue="q"))
+        # b has never run: it reads what a wrote
+        assert [o.agent_id for o in await b.route()] == ["ann"]
+        # a pauses bob after b's cache was built; b must not offer to him
+        await a.set_presence("bob", Presence.NOT_READY, "break")
+        await a.enqueue(TaskSpec(id="t2", channel="voice", queue="q"))
+        assert await b.route() == []
+        # b ends ann's call; a must see her free again
+        await b.accept("t1", "ann")
+        await b.finish("t1", "ann")
+        assert [o.agent_id for o in await a.route()] == ["ann"]
+    finally:
+        await client.function_delete(b_store.function)
+
+
+async def test_keys_deleted_under_the_engine_are_not_answered_from_memory(
+    client: aioredis.Redis, redis_prefix: str
+) -> None:
+    svc, clock, store = service(client, redis_prefix)
+    await svc.put_queue(QueueConfig(id="q", channels=("voice",), skills={"billing": 1}))
+    await svc.login(agent("ann"), Presence.AVAILABLE)
+    # an emptied Redis (or someone deleting the keys): ann is gone
+    keys = [k async for k in client.scan_iter(match=store.keys.all_pattern)]
+    await client.delete(*keys)
+    await svc.put_queue(QueueConfig(id="q", channels=("voice",), skills={"billing": 1}))
+    await svc.login(agent("bob"), Presence.AVAILABLE)
+    clock.advance(1)
+    await svc.enqueue(TaskSpec(id="t1", channel="voice", queue="q"))
+    [offer] = await svc.route()
+    assert offer.agent_id == "bob"
+    await svc.enqueue(TaskSpec(id="t2", channel="voice", queue="q"))
+    assert await svc.route() == []  # nobody else: ann is not offered from memory
+
+
+async def test_a_call_that_fails_half_way_leaves_no_stale_cache(
+    client: aioredis.Redis, redis_prefix: str
+) -> None:
+    svc, clock, _ = service(client, redis_prefix)
+    # a variant whose pause fails after it changed the agent's hash and its cached table
+    broken = variant(client, redis_prefix)
+    marker = "function C.presence()\n"
+    assert marker in broken.code
+    broken.use_code(
+        broken.code.replace(marker, marker + "  if args.reason == 'boom' then\n"
+                            "    local a = agent(args.agent)\n"
+                            "    rcall('HSET', k_agent(a.id), 'pr', 'not_ready')\n"
+                            "    a.pr = 'available'\n"
+                            "    error('half-way')\n"
+                            "  end\n")
+    )  # fmt: skip
+    bsvc = RoutingService(broken, clock)
+    try:
+        await svc.put_queue(QueueConfig(id="q", channels=("voice",), skills={"billing": 1}))
+        await bsvc.login(agent("ann"), Presence.AVAILABLE)
+        with pytest.raises(Exception, match="half-way"):
+            await bsvc.set_presence("ann", Presence.NOT_READY, "boom")
+        # the hash says not ready; the broken library's own cache must not offer her
+        await bsvc.enqueue(TaskSpec(id="t1", channel="voice", queue="q"))
+        assert await bsvc.route() == []
+        assert await svc.route() == []
+    finally:
+        await client.function_delete(broken.function)
+
+
+async def _offers_after_history(
+    client: aioredis.Redis, prefix: str, rebuild_each_time: bool
+) -> list[tuple[str, str | None, int]]:
+    """One history (ties, levels, a pause and back, a call blocking chats), then eight
+    chats routed one by one: (winner, runner-up, eligible) of each."""
+    svc, clock, store = service(client, prefix)
+    await svc.put_queue(QueueConfig(id="q", channels=("voice", "chat"), skills={"billing": 1}))
+    for aid in ("cara", "ann", "bob", "dan", "eve"):
+        await svc.login(agent(aid, level=3 if aid == "dan" else 5), Presence.AVAILABLE)
+    clock.advance(5)
+    await svc.set_presence("ann", Presence.NOT_READY, "break")
+    clock.advance(5)
+    await svc.set_presence("ann", Presence.AVAILABLE)
+    await svc.enqueue(TaskSpec(id="v1", channel="voice", queue="q"))
+    [v1] = await svc.route()
+    await svc.accept(v1.task_id, v1.agent_id)
+    out = []
+    for i in range(8):
+        clock.advance(1)
+        await svc.enqueue(TaskSpec(id=f"c{i}", channel="chat", queue="q"))
+        if rebuild_each_time:
+            await client.delete(store.keys.key("version"))
+        offers = await svc.route()
+        if not offers:
+            out.append(("", None, 0))
+            continue
+        await svc.accept(offers[0].task_id, offers[0].agent_id)
+        events = [json.loads(f[b"e"]) for _, f in await client.xrange(store.keys.events)]
+        ex = [e for e in events if e["type"] == "task.offered"][-1]["payload"]["explanation"]
+        runner = ex.get("runner_up")
+        out.append((offers[0].agent_id, runner and runner["agent"], ex["eligible"]))
+    return out
+
+
+async def test_a_rebuilt_index_orders_agents_as_the_live_one(
+    client: aioredis.Redis, redis_prefix: str
+) -> None:
+    live = await _offers_after_history(client, f"{redis_prefix}:live", False)
+    # ann took the call (equal times go by id; her pause did not move her time): chats
+    # skip her while it lasts
+    assert live[0] == ("bob", "cara", 4)
+    assert all(winner != "ann" for winner, _, _ in live)
+    assert await _offers_after_history(client, f"{redis_prefix}:rebuilt", True) == live
