@@ -135,6 +135,11 @@ local function read_agent(aid)
   a.skills = decoded(a.sk)
   a.caps = decoded(a.cap)
   a.blocks = decoded(a.blk)
+  local L = {}
+  for k, v in pairs(a) do
+    if ssub(k, 1, 3) == 'ld:' then L[ssub(k, 4)] = tonumber(v) end
+  end
+  a.L = L
   return a
 end
 
@@ -147,7 +152,8 @@ local function agent(aid)
   return a
 end
 
-local function load(a, ch) return tonumber(a[fields(ch).ld] or '0') end
+-- loads per channel, as numbers (a.L), kept in step with the 'ld:<ch>' fields
+local function load(a, ch) return a.L[ch] or 0 end
 
 -- room on the channel: available, capacity configured and not used up
 local function has_room(a, ch)
@@ -291,7 +297,9 @@ end
 -- left to the sync() that always follows
 local function set_load(a, ch, delta)
   local f = fields(ch)
-  mark(a, f.ld, tostring(load(a, ch) + delta))
+  local n = load(a, ch) + delta
+  a.L[ch] = n
+  mark(a, f.ld, tostring(n))
   mark(a, f.since, NOW)
 end
 
@@ -299,12 +307,25 @@ end
 -- level lowered to the cap of the last step reached, never below 1 (the skill itself
 -- is never dropped)
 local function by_skill(x, y) return x[1] < y[1] end
+-- the requirements as the JSON members of the explanation's "required" object
+local function required_json(req)
+  if #req == 1 then
+    if req[1][1] == '*' then return '' end
+    return jname(req[1][1]) .. ':' .. req[1][2]
+  end
+  local parts = {}
+  for _, r in ipairs(req) do
+    if r[1] ~= '*' then parts[#parts + 1] = jname(r[1]) .. ':' .. r[2] end
+  end
+  return tconcat(parts, ',')
+end
 -- requirements of tasks without skills of their own, per queue configuration table and
 -- relaxation step (never modified); bounded like the memos above
 local QREQ, QREQ_N = {}, 0
+local NO_RELAX = {} -- never written
 local function requirements(cfg, t, wait)
   local step, cap = 0, nil
-  for i, st in ipairs(cfg.relax or {}) do
+  for i, st in ipairs(cfg.relax or NO_RELAX) do
     if wait >= tonumber(st.after) and st.level then step = i; cap = tonumber(st.level) end
   end
   local own = t.sk
@@ -336,7 +357,10 @@ local function requirements(cfg, t, wait)
   end
   if #list > 1 then tsort(list, by_skill) end
   if #list == 0 then list[1] = {'*', 1} end
-  if plain then bystep[step] = list end
+  if plain then
+    list.json = required_json(list) -- kept with the list: written in every explanation
+    bystep[step] = list
+  end
   return step, list
 end
 
@@ -513,16 +537,7 @@ local function offer(tid, t, q, cfg, best, runner, eligible, exact, step, req)
   local ch = t.ch
   local timeout = tonumber(cfg.offer_timeout or 20)
   local wait = now - tonumber(t.enq)
-  local required
-  if #req == 1 then
-    if req[1][1] == '*' then required = '' else required = jname(req[1][1]) .. ':' .. req[1][2] end
-  else
-    local parts = {}
-    for _, r in ipairs(req) do
-      if r[1] ~= '*' then parts[#parts + 1] = jname(r[1]) .. ':' .. r[2] end
-    end
-    required = tconcat(parts, ',')
-  end
+  local required = req.json or required_json(req)
   local strategy = cfg.strategy or 'longest_idle'
   local ru = ''
   if runner then
@@ -567,7 +582,7 @@ local function routing_fields(tid)
   return {st = v[1], ch = v[2], enq = v[3], prio = v[4], sk = v[5], nrej = v[6]}
 end
 
-local function try_route(tid, q, cfg, nomatch, scan)
+local function try_route(tid, q, cfg, scan)
   local t = routing_fields(tid)
   if not t or t.st ~= 'waiting' then
     drop_from_queue(tid, q)
@@ -576,17 +591,6 @@ local function try_route(tid, q, cfg, nomatch, scan)
   local wait = now - tonumber(t.enq)
   local step, req = requirements(cfg, t, wait)
   local nrej = tonumber(t.nrej or '0')
-  local ck = nil
-  if nrej == 0 then
-    if #req == 1 then
-      ck = t.ch .. '|' .. (cfg.strategy or '') .. '|' .. req[1][1] .. '=' .. req[1][2]
-    else
-      local parts = {t.ch, cfg.strategy or ''}
-      for _, r in ipairs(req) do parts[#parts + 1] = r[1] .. '=' .. r[2] end
-      ck = tconcat(parts, '|')
-    end
-    if nomatch[ck] then return nil end
-  end
   local excl = NO_EXCL
   if nrej > 0 then
     excl = {}
@@ -595,10 +599,7 @@ local function try_route(tid, q, cfg, nomatch, scan)
     for _, x in ipairs(rcall('ZRANGEBYSCORE', k_rejected(tid), since, '+inf')) do excl[x] = true end
   end
   local best, runner, eligible, exact = find_agent(t.ch, req, cfg.strategy or 'longest_idle', excl, scan)
-  if not best then
-    if ck then nomatch[ck] = true end
-    return nil
-  end
+  if not best then return nil end
   return offer(tid, t, q, cfg, best, runner, eligible, exact, step, req)
 end
 
@@ -778,7 +779,7 @@ function C.match()
     end
   end
   local opened = {}
-  local decisions, nomatch, examined = {}, {}, 0
+  local decisions, examined = {}, 0
   deferred_heads = {}
   while #decisions < limit and examined < maxexam do
     while true do
@@ -806,7 +807,7 @@ function C.match()
     local tid = entry[1]
     h.pos = h.pos + 1
     examined = examined + 1
-    local res = try_route(tid, h.q, h.cfg, nomatch, scan)
+    local res = try_route(tid, h.q, h.cfg, scan)
     if res then
       decisions[#decisions + 1] = res
     elseif res == nil then
