@@ -170,3 +170,34 @@ async def test_a_rebuilt_index_orders_agents_as_the_live_one(
     assert live[0] == ("bob", "cara", 4)
     assert all(winner != "ann" for winner, _, _ in live)
     assert await _offers_after_history(client, f"{redis_prefix}:rebuilt", True) == live
+
+
+async def test_the_any_agent_list_is_built_when_first_needed_and_kept_after(
+    client: aioredis.Redis, redis_prefix: str
+) -> None:
+    """Queues without skills read a list of every agent, made the first time one asks."""
+    svc, clock, store = service(client, redis_prefix)
+    await svc.put_queue(
+        QueueConfig(id="skilled", channels=("voice", "chat"), skills={"billing": 1})
+    )
+    await svc.put_queue(QueueConfig(id="any", channels=("voice", "chat")))
+    for aid in ("ann", "bob", "cara"):
+        await svc.login(agent(aid), Presence.AVAILABLE)
+        clock.advance(1)
+    await svc.enqueue(TaskSpec(id="v1", channel="voice", queue="skilled"))
+    [v1] = await svc.route()  # ann, on a call: blocked for chats
+    await svc.accept(v1.task_id, v1.agent_id)
+
+    async def chat(tid: str) -> dict[str, object]:
+        await svc.enqueue(TaskSpec(id=tid, channel="chat", queue="any"))
+        [offer] = await svc.route()
+        await svc.reject(offer.task_id, offer.agent_id)
+        await svc.withdraw(offer.task_id)
+        events = [json.loads(f[b"e"]) for _, f in await client.xrange(store.keys.events)]
+        ex = [e for e in events if e["type"] == "task.offered"][-1]["payload"]["explanation"]
+        return {"agent": offer.agent_id, "eligible": ex["eligible"]}
+
+    assert await chat("c1") == {"agent": "bob", "eligible": 2}  # built now, ann skipped
+    clock.advance(1)
+    await svc.finish(v1.task_id, v1.agent_id)  # ann free again: kept in the list since
+    assert await chat("c2") == {"agent": "ann", "eligible": 3}

@@ -126,7 +126,7 @@ end
 -- base (see use_cache below): the agent tables as read from their hashes (skills,
 -- capacities and cross-channel rules decoded) and kept up to date by every change this
 -- library makes, so a decision reads no agent hash and writes no index key.
-local AG, IX, IXS, BLK -- the current call's cache: agents, index, filed times, blocked
+local AG, IX, IXS, BLK, STAR -- the current call's cache (see the index below)
 
 local function read_agent(aid)
   local a = hgetall(k_agent(aid))
@@ -189,8 +189,10 @@ end
 -- Availability index, in memory (see use_cache): IX[ch][skill][level] lists the agents
 -- with room on <ch> (available, load under the capacity) with that level of the skill,
 -- ordered by when their work on <ch> last changed, then by id: the first is the longest
--- idle of the level. Skill '*' holds every such agent at level 1
--- (queues without skills). IXS[ch][agent] is the time an agent is filed under on <ch>.
+-- idle of the level. Skill '*' holds every such agent at level 1, for queues without
+-- skills: kept per channel only once such a queue asked (STAR[ch]; most centres never
+-- do, and it is one more list per agent). IXS[ch][agent] is the time an agent is filed
+-- under on <ch>.
 -- An agent with room on <ch> but blocked there by work on another channel (a call in
 -- hand blocks chats and emails) stays filed, flagged in BLK[ch] and counted in its
 -- lists' "nb": matching skips it, and a call taken or ended flips a flag instead of
@@ -239,14 +241,16 @@ local function ix_blocked(a, ch, on)
     local l = byc[skill][tonumber(lvl)]
     l.nb = l.nb + d
   end
-  local l = byc['*'][1]
-  l.nb = l.nb + d
+  if STAR[ch] then
+    local l = byc['*'][1]
+    l.nb = l.nb + d
+  end
 end
 local function ix_put(a, ch, s)
   local since = IXS[ch]
   if not since then since = {}; IXS[ch] = since end
   for skill, lvl in pairs(a.skills) do ix_add(ch, skill, tonumber(lvl), a.id, s, since) end
-  ix_add(ch, '*', 1, a.id, s, since)
+  if STAR[ch] then ix_add(ch, '*', 1, a.id, s, since) end
   since[a.id] = s
 end
 local function ix_drop(a, ch)
@@ -254,8 +258,21 @@ local function ix_drop(a, ch)
   if not (since and since[a.id]) then return end
   ix_blocked(a, ch, false)
   for skill, lvl in pairs(a.skills) do ix_del(ch, skill, tonumber(lvl), a.id) end
-  ix_del(ch, '*', 1, a.id)
+  if STAR[ch] then ix_del(ch, '*', 1, a.id) end
   since[a.id] = nil
+end
+-- the '*' list of a channel, from the agents filed there, the first time it is needed
+local function by_time(x, y) return x[1] < y[1] or (x[1] == y[1] and x[2] < y[2]) end
+local NONE = {} -- never written
+local function star_build(ch)
+  STAR[ch] = true
+  local since, all = IXS[ch] or NONE, {}
+  for aid, s in pairs(since) do all[#all + 1] = {s, aid} end
+  if #all == 0 then return end
+  tsort(all, by_time)
+  for _, x in ipairs(all) do ix_add(ch, '*', 1, x[2], x[1], since) end
+  local l = IX[ch]['*'][1]
+  for _, _ in pairs(BLK[ch] or NONE) do l.nb = l.nb + 1 end
 end
 
 -- Write the agent's changed fields (a.dirty: one hash write per change of an agent) and
@@ -414,6 +431,7 @@ end
 local function find_agent(ch, req, strategy, excl, scan)
   local ps, pl = req[1][1], req[1][2]
   best, runner = nil, nil
+  if ps == '*' and not STAR[ch] then star_build(ch) end
   local bands = IX[ch] and IX[ch][ps]
   if not bands then return nil, nil, 0, true end
   local since, blk = IXS[ch], BLK[ch] or NO_EXCL
@@ -1139,7 +1157,6 @@ end
 -- least recently used one is dropped too.
 local CACHES, NCACHES, CALLS = {}, 0, 0
 local CACHE_MAX = 16
-local function by_time(x, y) return x[1] < y[1] or (x[1] == y[1] and x[2] < y[2]) end
 
 local function version_key(base)
   local here = P
@@ -1169,9 +1186,9 @@ local function build_cache()
   drop_caches()
   if not CACHES[P] then NCACHES = NCACHES + 1 end
   local t = rcall('TIME')
-  local c = {id = t[1] .. '.' .. t[2] .. '.' .. CALLS, n = 0, ag = {}, ix = {}, ixs = {}, blk = {}}
+  local c = {id = t[1] .. '.' .. t[2] .. '.' .. CALLS, n = 0, ag = {}, ix = {}, ixs = {}, blk = {}, star = {}}
   CACHES[P] = c
-  AG, IX, IXS, BLK = c.ag, c.ix, c.ixs, c.blk
+  AG, IX, IXS, BLK, STAR = c.ag, c.ix, c.ixs, c.blk, c.star
   -- filed channel by channel in time order (then by id), so each lands at the tail
   local byc = {}
   for _, aid in ipairs(rcall('SMEMBERS', k_agents())) do
@@ -1199,7 +1216,7 @@ local function use_cache(K_VERSION)
   CALLS = CALLS + 1
   local c = CACHES[P]
   if not c or c.stamp ~= rcall('GET', K_VERSION) then c = build_cache() end
-  AG, IX, IXS, BLK = c.ag, c.ix, c.ixs, c.blk
+  AG, IX, IXS, BLK, STAR = c.ag, c.ix, c.ixs, c.blk, c.star
   c.used = CALLS
   c.stamp = nil
   return c
