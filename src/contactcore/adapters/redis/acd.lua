@@ -56,6 +56,19 @@ end
 -- which is what cjson.encode writes. The JSON text of names that recur (agents, queues,
 -- channels, skills, strategies) is kept.
 local jname = memo(jstr, 8192)
+-- text of a number: small whole numbers (levels, counts, loads, priorities, timeouts)
+-- from a table filled as they come, others as a concatenation writes them ('%.14g');
+-- the same text either way, without a call into the C library's printf for most
+local NUMTEXT = {}
+local function num(x)
+  local t = NUMTEXT[x]
+  if t then return t end
+  t = x .. ''
+  if x >= 0 and x < 10000 and x == floor(x) then NUMTEXT[x] = t end
+  return t
+end
+-- a time to the millisecond ('%.3f' without trailing zeros), as the explanation shows it
+local function ms(x) return num(floor(x * 1000 + 0.5) / 1000) end
 
 local function emit(typ, tid, aid, qid, payload)
   local ev = {type = typ, at = now, payload = payload or {}}
@@ -316,7 +329,7 @@ local function set_load(a, ch, delta)
   local f = fields(ch)
   local n = load(a, ch) + delta
   a.L[ch] = n
-  mark(a, f.ld, tostring(n))
+  mark(a, f.ld, num(n))
   mark(a, f.since, NOW)
 end
 
@@ -507,18 +520,19 @@ local function find_agent(ch, req, strategy, excl, scan)
   return best, runner, eligible, true
 end
 
-local function why(strategy, w, r)
-  local s
+local function why(strategy, w, ws, r, rs)
   if strategy == 'best_skill' then
-    s = sformat('best skill level %d, then longest idle (free since %.3f)', -w.k1, w.since)
-    if r then s = s .. sformat('; next best level %d free since %.3f (%s)', -r.k1, r.since, r.aid) end
+    local s = 'best skill level ' .. num(-w.k1) .. ', then longest idle (free since ' .. ws .. ')'
+    if r then s = s .. '; next best level ' .. num(-r.k1) .. ' free since ' .. rs .. ' (' .. r.aid .. ')' end
+    return s
   elseif strategy == 'least_occupied' then
-    s = sformat('least occupied (%.0f%% of capacity in use), then longest idle (free since %.3f)', w.k1 * 100, w.since)
-    if r then s = s .. sformat('; next %.0f%% (%s)', r.k1 * 100, r.aid) end
-  else
-    s = sformat('longest idle: free since %.3f', w.since)
-    if r then s = s .. sformat('; next free since %.3f (%s)', r.since, r.aid) end
+    local s = 'least occupied (' .. num(floor(w.k1 * 100 + 0.5)) ..
+      '% of capacity in use), then longest idle (free since ' .. ws .. ')'
+    if r then s = s .. '; next ' .. num(floor(r.k1 * 100 + 0.5)) .. '% (' .. r.aid .. ')' end
+    return s
   end
+  local s = 'longest idle: free since ' .. ws
+  if r then s = s .. '; next free since ' .. rs .. ' (' .. r.aid .. ')' end
   return s
 end
 
@@ -557,23 +571,24 @@ local function offer(tid, t, q, cfg, best, runner, eligible, exact, step, req)
   local wait = now - tonumber(t.enq)
   local required = req.json or required_json(req)
   local strategy = cfg.strategy or 'longest_idle'
-  local ru = ''
+  local ws, ru, rs = ms(best.since), '', nil
   if runner then
-    ru = ',"runner_up":{"agent":' .. jname(runner.aid) .. ',"level":' .. runner.level ..
-      ',"free_since":' .. runner.since .. '}'
+    rs = ms(runner.since)
+    ru = ',"runner_up":{"agent":' .. jname(runner.aid) .. ',"level":' .. num(runner.level) ..
+      ',"free_since":' .. rs .. '}'
   end
   -- the explanation is written as JSON text directly, in one concatenation (what
   -- cjson.encode of the same table would give, numbers with the same 14 digits), without
   -- building tables for it
   local prio = tonumber(t.prio)
-  local ex = '{"strategy":' .. jname(strategy) .. ',"step":' .. step ..
+  local ex = '{"strategy":' .. jname(strategy) .. ',"step":' .. num(step) ..
     ',"required":{' .. required .. '}' ..
-    ',"priority":' .. eff_priority(prio, tonumber(t.enq), cfg) ..
-    ',"base_priority":' .. prio .. ',"waited":' .. wait ..
-    ',"eligible":' .. eligible .. ',"eligible_exact":' .. tostring(exact) ..
-    ',"winner":{"agent":' .. jname(best.aid) .. ',"level":' .. best.level ..
-    ',"free_since":' .. best.since .. ',"occupancy":' .. occupancy(a) .. '}' ..
-    ',"why":' .. jstr(why(strategy, best, runner)) .. ru .. '}'
+    ',"priority":' .. num(eff_priority(prio, tonumber(t.enq), cfg)) ..
+    ',"base_priority":' .. num(prio) .. ',"waited":' .. ms(wait) ..
+    ',"eligible":' .. num(eligible) .. ',"eligible_exact":' .. tostring(exact) ..
+    ',"winner":{"agent":' .. jname(best.aid) .. ',"level":' .. num(best.level) ..
+    ',"free_since":' .. ws .. ',"occupancy":' .. num(occupancy(a)) .. '}' ..
+    ',"why":' .. jstr(why(strategy, best, ws, runner, rs)) .. ru .. '}'
   local until_s = S(now + timeout)
   drop_from_queue(tid, q)
   rcall('HSET', k_task(tid), 'st', 'offered', 'ag', best.aid, 'ou', until_s, 'ex', ex, 'ot', NOW)
@@ -588,7 +603,7 @@ local function offer(tid, t, q, cfg, best, runner, eligible, exact, step, req)
   rcall('XADD', K_EVENTS, 'MAXLEN', '~', STREAM_MAX, '*', 'e',
     '{"type":"task.offered","at":' .. NOW .. ',"task_id":' .. jstr(tid) ..
     ',"agent_id":' .. jname(best.aid) .. ',"queue_id":' .. jname(q) ..
-    ',"payload":{"channel":' .. jname(ch) .. ',"timeout":' .. S(timeout) ..
+    ',"payload":{"channel":' .. jname(ch) .. ',"timeout":' .. num(timeout) ..
     ',"explanation":' .. ex .. '}}')
   return {tid, best.aid, q, ch}
 end
