@@ -5,9 +5,9 @@
 -- now, JSON args, stream max length; acd() at the end sets the per-call state below.
 -- The key helpers k_*() are inserted from keys.py. Every change appends its domain
 -- events to the stream inside the same call, so state and history never disagree.
--- Every use of a global is a lookup in the globals table (a good part of the engine's
--- time); these locals are read directly. Globals are reachable only while a call runs,
--- not when the library loads: acd() sets them on its first call (bind_globals).
+-- Every use of a global is a lookup in the globals table; these locals are read
+-- directly. Globals are reachable only while a call runs, not when the library loads:
+-- acd() sets them on its first call (bind_globals).
 local tonumber, tostring, pairs, ipairs, next, type, unpack
 local sformat, ssub, sfind, tsort, tconcat, floor
 local rcall, redis_error_reply, jencode, jdecode, JNULL
