@@ -29,6 +29,7 @@ local function strip_nulls(t)
   end
 end
 local NO_AGING = 10000000 -- seconds per priority point when aging is off
+local EMPTY = {} -- never written: the default where a table is absent
 -- Redis 7 refuses non-integer Lua numbers as command arguments
 local function S(x) return sformat('%.17g', x) end
 -- JSON text of a string, as cjson.encode writes it; strings that need no escaping (ids,
@@ -276,16 +277,15 @@ local function ix_drop(a, ch)
 end
 -- the '*' list of a channel, from the agents filed there, the first time it is needed
 local function by_time(x, y) return x[1] < y[1] or (x[1] == y[1] and x[2] < y[2]) end
-local NONE = {} -- never written
 local function star_build(ch)
   STAR[ch] = true
-  local since, all = IXS[ch] or NONE, {}
+  local since, all = IXS[ch] or EMPTY, {}
   for aid, s in pairs(since) do all[#all + 1] = {s, aid} end
   if #all == 0 then return end
   tsort(all, by_time)
   for _, x in ipairs(all) do ix_add(ch, '*', 1, x[2], x[1], since) end
   local l = IX[ch]['*'][1]
-  for _, _ in pairs(BLK[ch] or NONE) do l.nb = l.nb + 1 end
+  for _, _ in pairs(BLK[ch] or EMPTY) do l.nb = l.nb + 1 end
 end
 
 -- Write the agent's changed fields (a.dirty: one hash write per change of an agent) and
@@ -352,10 +352,9 @@ end
 -- requirements of tasks without skills of their own, per queue configuration table and
 -- relaxation step (never modified); bounded like the memos above
 local QREQ, QREQ_N = {}, 0
-local NO_RELAX = {} -- never written
 local function requirements(cfg, t, wait)
   local step, cap = 0, nil
-  for i, st in ipairs(cfg.relax or NO_RELAX) do
+  for i, st in ipairs(cfg.relax or EMPTY) do
     if wait >= tonumber(st.after) and st.level then step = i; cap = tonumber(st.level) end
   end
   local own = t.sk
@@ -423,7 +422,6 @@ end
 -- at the required level or above, best level first and each level in idle order; every
 -- one can take work on the channel, so only the exclusions (recent refusals) and the
 -- other skills need checking.
-local NO_EXCL = {} -- never written
 -- The search state of find_agent, in upvalues rather than closures made per decision.
 local fa_strategy, fa_req, best, runner
 -- candidate tables are made only for the best two
@@ -447,8 +445,8 @@ local function find_agent(ch, req, strategy, excl, scan)
   if ps == '*' and not STAR[ch] then star_build(ch) end
   local bands = IX[ch] and IX[ch][ps]
   if not bands then return nil, nil, 0, true end
-  local since, blk = IXS[ch], BLK[ch] or NO_EXCL
-  local hasx = excl ~= NO_EXCL and next(excl) ~= nil
+  local since, blk = IXS[ch], BLK[ch] or EMPTY
+  local hasx = next(excl) ~= nil
   fa_strategy, fa_req = strategy, req
   if #req == 1 and strategy ~= 'least_occupied' then
     local eligible = 0
@@ -624,7 +622,7 @@ local function try_route(tid, q, cfg, scan)
   local wait = now - tonumber(t.enq)
   local step, req = requirements(cfg, t, wait)
   local nrej = tonumber(t.nrej or '0')
-  local excl = NO_EXCL
+  local excl = EMPTY
   if nrej > 0 then
     excl = {}
     -- an agent who rejected or missed the task is skipped for reoffer_after seconds
