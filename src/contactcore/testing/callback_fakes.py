@@ -12,7 +12,7 @@ from contactcore.adapters.db.records import CallbackRecord
 from contactcore.callback.model import CallbackTask
 from contactcore.core.events import DomainEvent
 from contactcore.core.ids import new_id
-from contactcore.core.telephony import CallerHungUp, DigitsResult, PlayResult
+from contactcore.core.telephony import CallerHungUp, CollectEnd, DigitsResult, PlayResult
 from contactcore.core.voice import CallHandler, Leg
 from contactcore.errors import Conflict
 
@@ -151,8 +151,6 @@ class FakeLeg:
         finish_keys: str = "",
         initial: str = "",
     ) -> DigitsResult:
-        from contactcore.core.telephony import CollectEnd
-
         self._alive()
         if self._keys:
             return DigitsResult(digits=self._keys.pop(0), ended=CollectEnd.MAX_LENGTH)
