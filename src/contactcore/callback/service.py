@@ -48,7 +48,7 @@ from contactcore.callback.rules import (
 from contactcore.core.clock import Clock
 from contactcore.core.events import DomainEvent
 from contactcore.core.ids import new_id
-from contactcore.core.ports import EventFeed, InteractionRecorder
+from contactcore.core.ports import EventFeed, InteractionRecorder, follow
 from contactcore.core.voice import CallerHungUp, Leg, Telephony
 from contactcore.errors import NotFound, Unprocessable
 
@@ -356,27 +356,22 @@ class CallbackService:
                     w.cancel()
 
     async def _offer_loop(self, stop: asyncio.Event, feed: EventFeed) -> None:
-        while not stop.is_set():
-            try:
-                events = await feed.read(200, 500)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("event stream read failed (%s); retrying", exc)
-                await asyncio.sleep(0.5)
-                continue
-            for e in events:
-                if (
-                    e.type == "task.offered"
-                    and e.payload.get("channel") == "callback"
-                    and e.task_id
-                    and e.agent_id
-                ):
-                    task = asyncio.create_task(
-                        self.serve_offer(e.task_id, e.agent_id), name=f"callback-{e.task_id}"
-                    )
-                    self._serving.add(task)
-                    task.add_done_callback(self._served)
+        await follow(feed, stop, self._offers, count=200, block_ms=500)
+
+    def _offers(self, events: list[DomainEvent]) -> None:
+        """Serve each callback task offered to an agent, in a task of its own."""
+        for e in events:
+            if (
+                e.type == "task.offered"
+                and e.payload.get("channel") == "callback"
+                and e.task_id
+                and e.agent_id
+            ):
+                task = asyncio.create_task(
+                    self.serve_offer(e.task_id, e.agent_id), name=f"callback-{e.task_id}"
+                )
+                self._serving.add(task)
+                task.add_done_callback(self._served)
 
     def _served(self, task: asyncio.Task[None]) -> None:
         self._serving.discard(task)

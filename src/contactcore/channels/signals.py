@@ -11,7 +11,7 @@ import asyncio
 import logging
 
 from contactcore.core.events import DomainEvent
-from contactcore.core.ports import EventFeed
+from contactcore.core.ports import EventFeed, follow
 
 log = logging.getLogger(__name__)
 
@@ -43,18 +43,5 @@ class TaskSignals:
                     log.debug("task %s: %s delivered", event.task_id, event.type)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Follow the stream until ``stop`` is set; a read error is logged and retried.
-
-        Stopped by an event rather than by cancellation: redis-py can swallow a
-        cancellation that arrives in the middle of a command.
-        """
-        while not stop.is_set():
-            try:
-                events = await self._feed.read(self._batch, self._block_ms)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("event stream read failed (%s); retrying", exc)
-                await asyncio.sleep(0.5)
-                continue
-            self.dispatch(events)
+        """Follow the stream until ``stop`` is set (``core.ports.follow``)."""
+        await follow(self._feed, stop, self.dispatch, count=self._batch, block_ms=self._block_ms)
