@@ -19,14 +19,10 @@ async def env(sqlite_url: str, redis_url: str, redis_prefix: str) -> AsyncIterat
         yield e
 
 
-async def bearer(env: ApiEnv, username: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {await env.token(username)}"}
-
-
 async def test_a_second_request_for_the_same_number_and_queue_updates_the_first(
     env: ApiEnv,
 ) -> None:
-    headers = await bearer(env, "supervisor")
+    headers = await env.bearer("supervisor")
     later = env.clock.now() + 3600
     body = {"number": "(202) 555-0143", "queue": "billing", "window_start": later}
     first = await env.client.post("/api/v1/callbacks", json=body, headers=headers)
@@ -53,7 +49,7 @@ async def test_a_second_request_for_the_same_number_and_queue_updates_the_first(
     rows = await env.db.callbacks.list_pending()
     assert [(r.id, r.number, r.queue_id) for r in rows] == [(made["id"], "+12025550143", "billing")]
     # an agent sees only the callbacks offered to them: none yet
-    agent = await bearer(env, "agent1001")
+    agent = await env.bearer("agent1001")
     mine = await (await env.client.get("/api/v1/callbacks", headers=agent)).json()
     assert mine == {"callbacks": []}
 
@@ -61,7 +57,7 @@ async def test_a_second_request_for_the_same_number_and_queue_updates_the_first(
 async def test_a_window_that_has_begun_enters_the_queue_at_once_in_its_place(
     env: ApiEnv,
 ) -> None:
-    headers = await bearer(env, "supervisor")
+    headers = await env.bearer("supervisor")
     now = env.clock.now()
     resp = await env.client.post(
         "/api/v1/callbacks",
@@ -95,7 +91,7 @@ async def test_outside_business_hours_is_refused_with_a_clear_message(
         saturday = datetime(2027, 1, 16, 11, 0, tzinfo=zone).timestamp()
         monday = datetime(2027, 1, 18, 11, 0, tzinfo=zone).timestamp()
         evening = datetime(2027, 1, 18, 17, 30, tzinfo=zone).timestamp()
-        headers = await bearer(env, "supervisor")
+        headers = await env.bearer("supervisor")
         body = {"number": "+12025550145", "queue": "billing", "window_start": saturday}
         for closed in (saturday, evening):
             refused = await env.client.post(
@@ -134,7 +130,7 @@ async def test_outside_business_hours_is_refused_with_a_clear_message(
 async def test_bad_requests_name_the_field(
     env: ApiEnv, body: dict[str, object], status: int, field: str
 ) -> None:
-    headers = await bearer(env, "supervisor")
+    headers = await env.bearer("supervisor")
     resp = await env.client.post("/api/v1/callbacks", json=body, headers=headers)
     assert resp.status == status, await resp.text()
     assert (await resp.json())["message"].startswith(field)
@@ -145,13 +141,13 @@ async def test_a_callback_is_answered_on_the_phone_not_on_the_desktop(env: ApiEn
     """The callback dialler rings the agent's phone and accepts on answer: the desktop
     shows the offer (with the callbacks) but may not accept, reject, complete or
     transfer it."""
-    agent = await bearer(env, "agent1001")
+    agent = await env.bearer("agent1001")
     aid = env.ids["agent1001"]
     resp = await env.client.put(
         f"/api/v1/agents/{aid}/presence", json={"presence": "available"}, headers=agent
     )
     assert resp.status == 200, await resp.text()
-    sup = await bearer(env, "supervisor")
+    sup = await env.bearer("supervisor")
     made = await env.client.post(
         "/api/v1/callbacks",
         json={"number": "+12025550146", "queue": "general", "window_start": env.clock.now()},

@@ -26,10 +26,6 @@ async def env(sqlite_url: str, redis_url: str, redis_prefix: str) -> AsyncIterat
         yield e
 
 
-async def bearer(env: ApiEnv, username: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {await env.token(username)}"}
-
-
 async def call(
     env: ApiEnv, method: str, path: str, headers: dict[str, str], body: Any = None
 ) -> tuple[int, Any]:
@@ -60,7 +56,7 @@ async def schema_errors(env: ApiEnv, headers: dict[str, str], path: str, body: A
 
 
 async def test_chat_offer_with_customer_context_accept_complete_and_wrap_up(env: ApiEnv) -> None:
-    agent = await bearer(env, "agent1001")
+    agent = await env.bearer("agent1001")
     aid = env.ids["agent1001"]
     customer = await env.db.customers.find_by_phone("+12025550101")  # Victoria Hale, vip
     assert customer is not None
@@ -147,7 +143,7 @@ async def test_chat_offer_with_customer_context_accept_complete_and_wrap_up(env:
 
 
 async def test_a_rejected_offer_goes_to_the_next_agent(env: ApiEnv) -> None:
-    first, second = await bearer(env, "agent1001"), await bearer(env, "agent1003")
+    first, second = await env.bearer("agent1001"), await env.bearer("agent1003")
     await available(env, "agent1001", first)
     await env.routing.enqueue(TaskSpec(id="tk_rej", channel="email", queue="general"))
     [offer] = await env.routing.route()
@@ -166,7 +162,7 @@ async def test_a_rejected_offer_goes_to_the_next_agent(env: ApiEnv) -> None:
 async def test_a_call_is_answered_on_the_phone_not_on_the_desktop(env: ApiEnv) -> None:
     """The voice channel rings the phone on the offer and accepts on answer; a desktop
     accept, reject or complete of a call is refused, and the offer stays as it was."""
-    agent = await bearer(env, "agent1001")
+    agent = await env.bearer("agent1001")
     aid = env.ids["agent1001"]
     await available(env, "agent1001", agent)
     await env.routing.enqueue(TaskSpec(id="tk_call", channel="voice", queue="general"))
@@ -195,8 +191,8 @@ async def test_a_call_is_answered_on_the_phone_not_on_the_desktop(env: ApiEnv) -
 
 
 async def test_bad_input_is_refused_with_the_field(env: ApiEnv) -> None:
-    agent = await bearer(env, "agent1001")
-    sup = await bearer(env, "supervisor")
+    agent = await env.bearer("agent1001")
+    sup = await env.bearer("supervisor")
     aid = env.ids["agent1001"]
     wrap = f"/api/v1/agents/{aid}/wrapup"
     cases: list[tuple[str, str, Any, dict[str, str], int, str]] = [
@@ -235,8 +231,8 @@ async def test_todays_numbers_wallboard_and_audit(
     sqlite_url: str, redis_url: str, redis_prefix: str
 ) -> None:
     async with api_env(sqlite_url, redis_url, redis_prefix, background=True) as env:
-        agent = await bearer(env, "agent1001")
-        sup = await bearer(env, "supervisor")
+        agent = await env.bearer("agent1001")
+        sup = await env.bearer("supervisor")
         aid = env.ids["agent1001"]
         await available(env, "agent1001", agent)
         await env.routing.enqueue(TaskSpec(id="tk_day1", channel="chat", queue="billing"))
@@ -322,7 +318,7 @@ async def test_agents_are_told_when_a_queue_closes(env: ApiEnv) -> None:
     ws: aiohttp.ClientWebSocketResponse = await env.client.ws_connect("/api/v1/ws")
     async with asyncio.timeout(5):
         assert (await ws.receive_json())["type"] == "hello"
-    sup = await bearer(env, "supervisor")
+    sup = await env.bearer("supervisor")
     status, _ = await call(env, "PUT", "/api/v1/queues/general/open", sup, {"open": False})
     assert status == 200
     async with asyncio.timeout(5):

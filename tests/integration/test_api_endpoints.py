@@ -24,10 +24,6 @@ async def env(sqlite_url: str, redis_url: str, redis_prefix: str) -> AsyncIterat
         yield e
 
 
-async def bearer(env: ApiEnv, username: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {await env.token(username)}"}
-
-
 def by_role(agent: int, others: int) -> dict[str, int]:
     return {"agent": agent, "supervisor": others, "admin": others}
 
@@ -126,7 +122,7 @@ async def test_authorisation_matrix(env: ApiEnv) -> None:
     ]
     wrong = []
     for role in ROLES:
-        headers = await bearer(env, USERS[role])
+        headers = await env.bearer(USERS[role])
         for method, path, body, expected in matrix:
             resp = await env.client.request(method, path, json=body, headers=headers)
             if resp.status != expected[role]:
@@ -176,8 +172,8 @@ async def test_every_registered_api_route_is_in_the_matrix(env: ApiEnv) -> None:
 
 
 async def test_presence_for_every_channel_and_the_agents_list(env: ApiEnv) -> None:
-    agent = await bearer(env, "agent1003")
-    sup = await bearer(env, "supervisor")
+    agent = await env.bearer("agent1003")
+    sup = await env.bearer("supervisor")
     aid = env.ids["agent1003"]
     path = f"/api/v1/agents/{aid}/presence"
 
@@ -231,8 +227,8 @@ async def test_presence_for_every_channel_and_the_agents_list(env: ApiEnv) -> No
 
 async def test_skill_change_reaches_sql_and_the_next_routing_decision(env: ApiEnv) -> None:
     felix = env.ids["agent1006"]  # german, tech_support, english 4: no billing
-    sup = await bearer(env, "supervisor")
-    felix_h = await bearer(env, "agent1006")
+    sup = await env.bearer("supervisor")
+    felix_h = await env.bearer("agent1006")
     resp = await env.client.put(
         f"/api/v1/agents/{felix}/presence", json={"presence": "available"}, headers=felix_h
     )
@@ -262,7 +258,7 @@ async def test_skill_change_reaches_sql_and_the_next_routing_decision(env: ApiEn
 
 
 async def test_closing_a_queue_acts_at_once_and_is_stored_and_audited(env: ApiEnv) -> None:
-    sup = await bearer(env, "admin")
+    sup = await env.bearer("admin")
     resp = await env.client.put("/api/v1/queues/support/open", json={"open": False}, headers=sup)
     assert resp.status == 200
     assert await resp.json() == {"name": "support", "open": False}
@@ -277,7 +273,7 @@ async def test_closing_a_queue_acts_at_once_and_is_stored_and_audited(env: ApiEn
 
 
 async def test_task_priority_and_move(env: ApiEnv) -> None:
-    sup = await bearer(env, "supervisor")
+    sup = await env.bearer("supervisor")
     for tid in ("tk_a", "tk_b"):
         await env.routing.enqueue(TaskSpec(id=tid, channel="voice", queue="general"))
     resp = await env.client.put("/api/v1/tasks/tk_b", json={"priority": 100}, headers=sup)
@@ -302,7 +298,7 @@ async def test_task_priority_and_move(env: ApiEnv) -> None:
 
 
 async def test_agents_own_changes_are_not_audited(env: ApiEnv) -> None:
-    agent = await bearer(env, "agent1001")
+    agent = await env.bearer("agent1001")
     aid = env.ids["agent1001"]
     resp = await env.client.put(
         f"/api/v1/agents/{aid}/presence", json={"presence": "available"}, headers=agent
@@ -358,7 +354,7 @@ async def test_bad_input_gets_a_4xx_naming_the_field(
     env: ApiEnv, method: str, path: str, body: Any, status: int, field: str | None
 ) -> None:
     await env.routing.enqueue(TaskSpec(id="tk_wait", channel="voice", queue="general"))
-    sup = await bearer(env, "supervisor")
+    sup = await env.bearer("supervisor")
     resp = await env.client.request(
         method, path.format(me=env.ids["agent1001"]), json=body, headers=sup
     )
@@ -371,7 +367,7 @@ async def test_bad_input_gets_a_4xx_naming_the_field(
 
 
 async def test_unknown_routes_and_methods_answer_json(env: ApiEnv) -> None:
-    sup = await bearer(env, "supervisor")
+    sup = await env.bearer("supervisor")
     missing = await env.client.get("/api/v1/nothing", headers=sup)
     assert missing.status == 404
     assert (await missing.json())["error"] == "not_found"
@@ -386,8 +382,8 @@ async def test_transfer_goes_to_the_calls_owner_over_the_event_stream(env: ApiEn
     controller carries the call; the answer says what was asked."""
     await env.hold_call("agent1001", "tk_call")
     me = env.ids["agent1001"]
-    agent = await bearer(env, "agent1001")
-    sup = await bearer(env, "supervisor")
+    agent = await env.bearer("agent1001")
+    sup = await env.bearer("supervisor")
     tail = RedisStreamTail(env.redis, env.redis_prefix)
     await tail.read(10, 1)  # pin the starting point before the request
     path = f"/api/v1/agents/{me}/transfer"

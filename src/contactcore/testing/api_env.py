@@ -124,6 +124,10 @@ class ApiEnv:
         self.client.session.cookie_jar.clear()
         return token
 
+    async def bearer(self, username: str) -> dict[str, str]:
+        """The Authorization header of a fresh bearer token for ``username``."""
+        return {"Authorization": f"Bearer {await self.token(username)}"}
+
 
 @asynccontextmanager
 async def api_env(
