@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from contactcore.callback.model import CallbackPolicy
+from contactcore.callback.model import CallbackPolicy, CallbackTask
 from contactcore.callback.service import CallbackConfig, CallbackService
 from contactcore.testing.callback_fakes import (
     Answer,
@@ -122,6 +122,26 @@ async def test_connected_agent_first_then_the_customer_who_presses_1() -> None:
     ]
     assert env.recorder.finished[row.data["interaction_id"]] == "callback_connected"
     assert "callback.connected" in env.kinds()
+
+
+async def test_an_offer_made_the_moment_the_task_is_queued_is_served() -> None:
+    """The router may offer a callback task before ``enqueue`` has even returned: the
+    callback must already be queued then, or its offer is ignored and nobody calls back."""
+    env = Env(Answer(talk_s=60), Answer(keys="1", talk_s=0.05))
+    enqueue = env.routing.enqueue
+    served: list[str] = []
+
+    async def offered_at_once(task: CallbackTask) -> bool:
+        added = await enqueue(task)
+        await env.service.serve_offer(task.id, AGENT)
+        served.append(env.store.rows[next(iter(env.store.rows))].state)
+        return added
+
+    env.routing.enqueue = offered_at_once  # type: ignore[method-assign]
+    cb_id = await env.from_call()
+    assert served == ["done"]
+    assert env.store.rows[cb_id].attempts == 1
+    assert ("accept", env.store.rows[cb_id].task_id, AGENT) in env.routing.calls
 
 
 @pytest.mark.parametrize(

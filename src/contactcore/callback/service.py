@@ -274,8 +274,16 @@ class CallbackService:
 
     # ---------------------------------------------------------------- scheduling
     async def _enqueue(self, row: CallbackRow) -> CallbackRow:
-        added = await self._routing.enqueue(task_of(row))
+        # Queued in SQL first: the router may offer the task as soon as it is in the ACD,
+        # and an offer is served only for a queued callback. A stop between the two
+        # leaves a queued row outside the ACD, which start() puts back.
+        before = row.state
         row = await self._store.update(row.id, {"state": CallbackState.QUEUED})
+        try:
+            added = await self._routing.enqueue(task_of(row))
+        except Exception:
+            await self._store.update(row.id, {"state": before})
+            raise
         await self._event(row, "callback.queued", attempt=row.attempts + 1, added=added)
         log.info("callback %s queued in %s as task %s", row.id, row.queue_id, row.task_id)
         return row
