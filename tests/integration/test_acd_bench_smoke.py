@@ -28,9 +28,10 @@ def test_acd_bench_smoke(redis_prefix: str, routers: int) -> None:
     assert result["routing_call_ms"]["p99"] >= result["routing_call_ms"]["p50"] > 0
     assert result["redis_ping_ms"]["p50_ms"] > 0
     assert result["decision_ms"]["p99"] >= result["decision_ms"]["p50"] > 0
-    # single-decision and batched calls alternate, and together route every task
+    # three single-decision calls, then a batched one, and so on: together they route
+    # every task
     singles, batches = result["decision_ms"]["calls"], result["routing_call_ms"]["calls"]
-    assert abs(singles - batches) <= routers
+    assert abs(singles - 3 * batches) <= 3 * routers
     assert singles + result["routing_call_ms"]["decisions"] == 300
     redis_side = result["redis_function_time"]
     assert redis_side["function_calls"] >= 3 * (singles + batches)

@@ -9,6 +9,7 @@ and a rebuilt index orders agents exactly as the one kept up to date call by cal
 from __future__ import annotations
 
 import json
+import random
 import uuid
 from collections.abc import AsyncIterator
 
@@ -74,6 +75,14 @@ async def test_changes_by_another_library_on_the_same_keys_are_seen(
         await b.accept("t1", "ann")
         await b.finish("t1", "ann")
         assert [o.agent_id for o in await a.route()] == ["ann"]
+        # queue configurations are kept too: b closes the queue, a must not route from it
+        await a.accept("t2", "ann")
+        await a.finish("t2", "ann")
+        await a.enqueue(TaskSpec(id="t3", channel="voice", queue="q"))
+        await b.set_queue_open("q", False)
+        assert await a.route() == []
+        await b.set_queue_open("q", True)
+        assert [o.task_id for o in await a.route()] == ["t3"]
     finally:
         await client.function_delete(b_store.function)
 
@@ -201,3 +210,82 @@ async def test_the_any_agent_list_is_built_when_first_needed_and_kept_after(
     clock.advance(1)
     await svc.finish(v1.task_id, v1.agent_id)  # ann free again: kept in the list since
     assert await chat("c2") == {"agent": "ann", "eligible": 3}
+
+
+async def _random_history(
+    client: aioredis.Redis, prefix: str, seed: int, nqueues: int, rebuild_each_time: bool
+) -> list[list[tuple[str, str]]]:
+    """A random mix of enqueues (equal scores included), routing in small batches with
+    tasks left behind, refusals, finished work, priority changes, moves, withdrawals and
+    a queue closed and opened: the offers of every routing call."""
+    rnd = random.Random(seed)
+    svc, clock, store = service(client, prefix)
+    queues = tuple(f"q{i}" for i in range(nqueues))
+    for q in queues:
+        await svc.put_queue(QueueConfig(id=q, channels=("voice",), skills={"billing": 1}))
+    for aid, level in (("ann", 3), ("bob", 5), ("cara", 7), ("dan", 3), ("eve", 5), ("fay", 7)):
+        await svc.login(AgentConfig(id=aid, skills={"billing": level}, capacity={"voice": 1}))
+        await svc.set_presence(aid, Presence.AVAILABLE)
+    waiting: dict[str, str] = {}  # task -> queue
+    where: dict[str, str] = {}  # every task's queue
+    closed: set[str] = set()
+    out: list[list[tuple[str, str]]] = []
+    for n in range(80 * nqueues):
+        if rebuild_each_time:
+            await client.delete(store.keys.key("version"))
+        op = rnd.random()
+        if op < 0.45:
+            q = rnd.choice([q for q in queues if q not in closed] or ["q0"])
+            if q in closed:
+                continue
+            tid = f"{rnd.choice('xyzab')}{n}"  # equal scores are ordered by id bytes
+            level = rnd.choice((1, 3, 5, 9, 9))  # nobody has 9: such tasks stay behind
+            prio = rnd.choice((0, 0, 5)) if nqueues < 10 else rnd.randrange(6)
+            await svc.enqueue(TaskSpec(id=tid, channel="voice", queue=q, priority=prio,
+                                       skills={"billing": level}))  # fmt: skip
+            waiting[tid] = where[tid] = q
+            if rnd.random() < 0.6:
+                clock.advance(rnd.choice((0.5, 1.0)))  # else the next one ties
+        elif op < 0.66:
+            offers = await svc.route(limit=rnd.randint(1, 6 if nqueues < 10 else 2))
+            out.append([(o.task_id, o.agent_id) for o in offers])
+            for o in offers:
+                del waiting[o.task_id]
+                if rnd.random() < 0.3:
+                    await svc.reject(o.task_id, o.agent_id)
+                    waiting[o.task_id] = where[o.task_id]
+                else:
+                    await svc.accept(o.task_id, o.agent_id)
+                    await svc.finish(o.task_id, o.agent_id)
+            clock.advance(1)
+        elif op < 0.76 and waiting:
+            await svc.set_priority(rnd.choice(sorted(waiting)), rnd.choice((-5, 0, 10, 20)))
+        elif op < 0.84 and waiting:
+            tid = rnd.choice(sorted(waiting))
+            target = rnd.choice([q for q in queues if q not in closed] or [waiting[tid]])
+            await svc.move_task(tid, target)
+            waiting[tid] = where[tid] = target
+        elif op < 0.9 and waiting:
+            tid = rnd.choice(sorted(waiting))
+            await svc.withdraw(tid, "hangup")
+            del waiting[tid]
+        else:
+            q = rnd.choice(queues)
+            await svc.set_queue_open(q, q in closed)
+            closed ^= {q}
+    return out
+
+
+@pytest.mark.parametrize(
+    ("seed", "nqueues"), [(1, 3), (2, 3), (3, 3), (4, 9), (5, 9), (6, 9), (7, 20), (8, 20), (9, 20)]
+)
+async def test_random_histories_route_as_with_a_cache_built_before_every_call(
+    client: aioredis.Redis, redis_prefix: str, seed: int, nqueues: int
+) -> None:
+    """What the engine keeps in memory from call to call, and a cache built again from
+    Redis before every call, must make the same offers."""
+    live = await _random_history(client, f"{redis_prefix}:live", seed, nqueues, False)
+    assert sum(len(x) for x in live) > 20  # a history that routes
+    assert any(x == [] for x in live)  # and has tasks nobody can take
+    rebuilt = await _random_history(client, f"{redis_prefix}:rebuilt", seed, nqueues, True)
+    assert rebuilt == live

@@ -108,6 +108,10 @@ def agent_doc(a: AgentConfig, presence: Presence, reason: str | None) -> dict[st
     }
 
 
+# decisions per routing call: the router's batch while tasks wait and agents are free
+MATCH_LIMIT = 32
+
+
 class RoutingService:
     def __init__(
         self,
@@ -116,7 +120,7 @@ class RoutingService:
         durable: RoutingDurableStore | None = None,
         priority_rules: PriorityRules | None = None,
         durable_channels: Iterable[str] = DURABLE_CHANNELS,
-        match_limit: int = 32,
+        match_limit: int = MATCH_LIMIT,
         scan: int = 32,
     ) -> None:
         self.store = store

@@ -21,7 +21,7 @@ local function bind_globals()
 end
 local P, cmd, now, args, STREAM_MAX, NOW
 -- keys without a variable part, built once per call (acd() below)
-local K_EVENTS, K_OFFERS, K_QWAIT, K_QUEUES
+local K_EVENTS, K_OFFERS, K_QUEUES
 -- JSON null decodes to a truthy value; drop it so "x or default" works
 local function strip_nulls(t)
   for k, v in pairs(t) do
@@ -95,7 +95,7 @@ local JSON_MEMO_MAX = 8192
 -- (cjson is reachable only while a call runs, not when the library loads)
 local decoded = memo(function(raw) return jdecode(raw) end, JSON_MEMO_MAX)
 
--- queue configuration, read once per call
+-- queue configurations, kept with the cache of agents (use_cache below): read once
 local qcache
 local function qcfg(q)
   local c = qcache[q]
@@ -140,7 +140,7 @@ end
 -- base (see use_cache below): the agent tables as read from their hashes (skills,
 -- capacities and cross-channel rules decoded) and kept up to date by every change this
 -- library makes, so a decision reads no agent hash and writes no index key.
-local AG, IX, IXS, BLK, STAR -- the current call's cache (see the index below)
+local AG, IX, IXS, BLK, STAR, CACHE -- the current call's cache (see the index below)
 
 local function read_agent(aid)
   local a = hgetall(k_agent(aid))
@@ -534,32 +534,173 @@ local function why(strategy, w, ws, r, rs)
   return s
 end
 
--- queues_waiting is a sorted set of queue ids scored by the score of their head task, so
--- that matching can merge the queues in global order and open only the ones it reaches
-local function refresh_head(q)
-  local h = rcall('ZRANGE', k_queue_wait(q), 0, 0, 'WITHSCORES')
-  if #h == 0 then
-    rcall('ZREM', K_QWAIT, q)
-  else
-    rcall('ZADD', K_QWAIT, h[2], q)
+-- A binary min-heap in an array, ordered by lt(x, y) ("x comes first"); used for the
+-- queue heads below, kept between calls, and for the merge inside one matching call.
+-- "moved" (if given) is told each element's new index.
+local function heap_up(H, i, lt, moved)
+  local x = H[i]
+  while i > 1 do
+    local p = floor(i / 2)
+    local y = H[p]
+    if not lt(x, y) then break end
+    H[i] = y
+    if moved then moved(y, i) end
+    i = p
+  end
+  H[i] = x
+  if moved then moved(x, i) end
+  return i
+end
+local function heap_down(H, i, lt, moved)
+  local n = #H
+  local x = H[i]
+  while true do
+    local l = 2 * i
+    if l > n then break end
+    local c = l
+    if l < n and lt(H[l + 1], H[l]) then c = l + 1 end
+    if not lt(H[c], x) then break end
+    H[i] = H[c]
+    if moved then moved(H[i], i) end
+    i = c
+  end
+  H[i] = x
+  if moved then moved(x, i) end
+end
+local function heap_push(H, x, lt, moved)
+  H[#H + 1] = x
+  heap_up(H, #H, lt, moved)
+end
+-- take out the element at index i
+local function heap_take(H, i, lt, moved)
+  local n = #H
+  local last = H[n]
+  H[n] = nil
+  if i < n then
+    H[i] = last
+    if moved then moved(last, i) end
+    heap_down(H, heap_up(H, i, lt, moved), lt, moved)
   end
 end
 
-local deferred_heads = nil -- set while matching: heads are refreshed once at the end
+-- The head of each queue's waiting set, in memory (kept in the per-key-base cache with
+-- the agents, see use_cache): QB[q].e is the first #e members of queue_wait:<q> in its
+-- order, as {task id, score} pairs; QB[q].full says it is the whole set. Every change
+-- this library makes to a waiting set keeps that true, so matching reads a queue only
+-- when it has used up what is kept (QREAD tasks at a time). A task added with a score
+-- equal to one kept makes the queue's head be read again (the set orders ties by the
+-- bytes of the members). QH is a min-heap of the queues with waiting tasks by the score
+-- of their head task (QPOS: each queue's index in it), so that matching opens queues in
+-- global score order and only those it reaches. All of it is built (every queue read
+-- once) the first time matching needs it after the cache was built; until then the
+-- changes below have nothing to keep true.
+local QB, QH, QPOS
+local QREAD = 8
+local QKEEP = 32 -- a queue's kept head is cut back to QREAD tasks past this
+local DIRTY = nil -- set while matching: the queues whose head changed, fixed at the end
+
+local HUGE = 1 / 0
+-- a queue's key in QH: the score of its head task (none: last)
+local function qkey(q)
+  local x = QB[q].e[1]
+  return x and x[2] or HUGE
+end
+-- queues by head score, then by id: the same order whatever the heap's shape
+local function qlt(q1, q2)
+  local k1, k2 = qkey(q1), qkey(q2)
+  return k1 < k2 or (k1 == k2 and q1 < q2)
+end
+local function qmoved(q, i) QPOS[q] = i end
+
+-- read the next tasks of q after those kept; false when there are none
+local function qb_more(q, b)
+  if b.full then return false end
+  local e = b.e
+  local n = #e
+  local r = rcall('ZRANGE', k_queue_wait(q), n, n + QREAD - 1, 'WITHSCORES')
+  for j = 1, #r, 2 do e[#e + 1] = {r[j], tonumber(r[j + 1])} end
+  if #r < 2 * QREAD then b.full = true end
+  return #e > n
+end
+
+-- the kept head of q, read when not known or used up (empty then means no task waits)
+local function qhead(q)
+  local b = QB[q]
+  if not b then
+    b = {e = {}, full = false}
+    QB[q] = b
+  end
+  if #b.e == 0 then qb_more(q, b) end
+  return b
+end
+
+-- q's head task changed (or q became empty or not): its place in QH follows
+local function qh_fix(q)
+  if DIRTY then DIRTY[q] = true; return end
+  local b = qhead(q)
+  local i = QPOS[q]
+  if #b.e == 0 then
+    if i then heap_take(QH, i, qlt, qmoved); QPOS[q] = nil end
+  elseif i then
+    heap_down(QH, heap_up(QH, i, qlt, qmoved), qlt, qmoved)
+  else
+    heap_push(QH, q, qlt, qmoved)
+  end
+end
+
+local function qb_del(q, tid)
+  local b = QB and QB[q]
+  if not b then return end
+  local e = b.e
+  for i = 1, #e do
+    if e[i][1] == tid then
+      for j = i, #e - 1 do e[j] = e[j + 1] end
+      e[#e] = nil
+      if i == 1 then qh_fix(q) end
+      return
+    end
+  end
+end
+
+local function qb_add(q, tid, sc)
+  if not QB then return end
+  local b = QB[q]
+  if not b then qh_fix(q); return end -- a queue not read yet: read now
+  local e = b.e
+  local n = #e
+  local i = n
+  while i > 0 and e[i][2] > sc do i = i - 1 end
+  if i > 0 and e[i][2] == sc then QB[q] = nil; qh_fix(q); return end
+  if i == n and not b.full then return end -- after everything kept
+  for j = n, i + 1, -1 do e[j + 1] = e[j] end
+  e[i + 1] = {tid, sc}
+  if n + 1 > QKEEP then
+    for j = n + 1, QREAD + 1, -1 do e[j] = nil end
+    b.full = false
+  end
+  if i == 0 then qh_fix(q) end
+end
+
+-- QB and QH, built from every queue's waiting set when first needed after a cache build
+local function queue_heads()
+  if not QB then
+    QB, QH, QPOS = {}, {}, {}
+    CACHE.qb, CACHE.qh, CACHE.qpos = QB, QH, QPOS
+    for _, q in ipairs(rcall('HKEYS', K_QUEUES)) do qh_fix(q) end
+  end
+end
+
 local function drop_from_queue(tid, q)
   rcall('ZREM', k_queue_wait(q), tid)
   rcall('ZREM', k_queue_enq(q), tid)
-  if deferred_heads then deferred_heads[q] = true else refresh_head(q) end
+  qb_del(q, tid)
 end
 
 local function put_in_queue(tid, t, q)
-  local sc = S(tonumber(t.sc))
-  rcall('ZADD', k_queue_wait(q), sc, tid)
+  local sc = tonumber(t.sc)
+  rcall('ZADD', k_queue_wait(q), S(sc), tid)
   rcall('ZADD', k_queue_enq(q), S(tonumber(t.enq)), tid)
-  local cur = rcall('ZSCORE', K_QWAIT, q)
-  if not cur or tonumber(t.sc) < tonumber(cur) then
-    rcall('ZADD', K_QWAIT, sc, q)
-  end
+  qb_add(q, tid, sc)
 end
 
 local function offer(tid, t, q, cfg, best, runner, eligible, exact, step, req)
@@ -759,117 +900,72 @@ function C.match()
   local scan = tonumber(args.scan or 32)
   local look = tonumber(args.lookahead or 16)
   local maxexam = tonumber(args.max_examined or (limit * 4 + 64))
-  -- k-way merge of the queues in score order (a min-heap of queue heads); a queue is
-  -- opened only when its head comes up, so a batch touches the queues it serves
-  local QCHUNK = 16
-  local qh = rcall('ZRANGE', K_QWAIT, 0, QCHUNK - 1, 'WITHSCORES')
-  local qread = #qh / 2
-  local nq = 1
-  local heap = {}
-  local function hkey(h) return h.buf[h.pos][2] end
-  local function hpush(h)
-    heap[#heap + 1] = h
-    local i = #heap
-    while i > 1 do
-      local p = floor(i / 2)
-      if hkey(heap[p]) <= hkey(heap[i]) then break end
-      heap[p], heap[i] = heap[i], heap[p]
-      i = p
-    end
+  queue_heads()
+  -- k-way merge in score order. Queues are opened in the order of their head from QH
+  -- without changing it ("front": a min-heap of QH's indices, a node's children pushed
+  -- when it is taken; QH is not reordered during the call, changes of heads are fixed
+  -- at the end), and each opened queue is read on from its kept head in "opened", keyed
+  -- by the score of its next task. A batch touches only the queues it serves.
+  local front, opened = {}, {}
+  if #QH > 0 then front[1] = 1 end
+  local function flt(i, j) return qlt(QH[i], QH[j]) end
+  local function olt(h1, h2)
+    local k1, k2 = h1.b.e[h1.pos][2], h2.b.e[h2.pos][2]
+    return k1 < k2 or (k1 == k2 and h1.q < h2.q)
   end
-  local function hpop()
-    local n = #heap
-    if n == 0 then return nil end
-    local top = heap[1]
-    heap[1] = heap[n]
-    heap[n] = nil
-    n = n - 1
-    local i = 1
-    while true do
-      local l, r, m = 2 * i, 2 * i + 1, i
-      if l <= n and hkey(heap[l]) < hkey(heap[m]) then m = l end
-      if r <= n and hkey(heap[r]) < hkey(heap[m]) then m = r end
-      if m == i then break end
-      heap[m], heap[i] = heap[i], heap[m]
-      i = m
-    end
-    return top
+  -- the next queue in QH's order comes before the best opened one
+  local function front_first()
+    local i = front[1]
+    if not i then return false end
+    local h = opened[1]
+    if not h then return true end
+    local q = QH[i]
+    local k1, k2 = qkey(q), h.b.e[h.pos][2]
+    return k1 < k2 or (k1 == k2 and q < h.q)
   end
-  -- a queue is read 2 tasks at first (a batch mostly takes one task from a queue), then
-  -- 8 at a time; what was read also gives the queue's new head at the end of the call
-  local function refill(h)
-    if h.pos > #h.buf then
-      local n = 8
-      if h.reads == 0 then n = 2 end
-      h.reads = h.reads + 1
-      local r = rcall('ZRANGE', k_queue_wait(h.q), tostring(h.skipped), tostring(h.skipped + n - 1), 'WITHSCORES')
-      h.buf, h.pos = {}, 1
-      for j = 1, #r, 2 do h.buf[#h.buf + 1] = {r[j], tonumber(r[j + 1]), r[j + 1]} end
-      h.eof = #h.buf < n
-      if #h.buf == 0 then h.done = true end
-    end
-  end
-  local opened = {}
   local decisions, examined = {}, 0
-  deferred_heads = {}
+  DIRTY = {}
   while #decisions < limit and examined < maxexam do
-    while true do
-      if nq >= #qh then
-        if qread % QCHUNK ~= 0 then break end -- the last chunk was short: no more queues
-        local more = rcall('ZRANGE', K_QWAIT, qread, qread + QCHUNK - 1, 'WITHSCORES')
-        if #more == 0 then break end
-        for _, x in ipairs(more) do qh[#qh + 1] = x end
-        qread = qread + #more / 2
-      end
-      if #heap > 0 and tonumber(qh[nq + 1]) >= hkey(heap[1]) then break end
-      local q = qh[nq]
-      nq = nq + 2
+    while front_first() do
+      local i = front[1]
+      heap_take(front, 1, flt)
+      if 2 * i <= #QH then heap_push(front, 2 * i, flt) end
+      if 2 * i + 1 <= #QH then heap_push(front, 2 * i + 1, flt) end
+      local q = QH[i]
       local cfg = qcfg(q)
-      if cfg and cfg.open then
-        local h = {q = q, cfg = cfg, buf = {}, pos = 1, skipped = 0, done = false, reads = 0}
-        opened[q] = h
-        refill(h)
-        if not h.done then hpush(h) end
-      end
+      if cfg and cfg.open then heap_push(opened, {q = q, cfg = cfg, b = QB[q], pos = 1, skipped = 0}, olt) end
     end
-    local h = hpop()
+    local h = opened[1]
     if not h then break end
-    local entry = h.buf[h.pos]
-    local tid = entry[1]
-    h.pos = h.pos + 1
     examined = examined + 1
-    local res = try_route(tid, h.q, h.cfg, scan)
+    -- an offered or stale task leaves the kept head (drop_from_queue) and the next one
+    -- takes its place; a task left behind is stepped over
+    local res = try_route(h.b.e[h.pos][1], h.q, h.cfg, scan)
     if res then
       decisions[#decisions + 1] = res
     elseif res == nil then
-      if h.skipped == 0 then h.head = entry[3] end -- the first task left behind
+      h.pos = h.pos + 1
       h.skipped = h.skipped + 1
-      if h.skipped >= look then h.done = true end
     end
-    if not h.done then
-      refill(h)
-      if not h.done then hpush(h) end
-    end
-  end
-  -- new heads of the queues that lost tasks: known from what was read, unless the
-  -- last chunk was used up
-  for q, _ in pairs(deferred_heads) do
-    local h = opened[q]
-    local head = nil
-    if h then
-      if h.head then head = h.head
-      elseif h.pos <= #h.buf then head = h.buf[h.pos][3]
-      elseif h.eof then head = false end
-    end
-    if head then
-      rcall('ZADD', K_QWAIT, head, q)
-    elseif head == false then
-      rcall('ZREM', K_QWAIT, q)
+    if h.skipped < look and (h.pos <= #h.b.e or qb_more(h.q, h.b)) then
+      heap_down(opened, 1, olt)
     else
-      refresh_head(q)
+      heap_take(opened, 1, olt)
     end
   end
-  deferred_heads = nil
+  -- the queues served have later heads now (or none): QH is put right as a heap is
+  -- built, each one moved down from the deepest up; then the empty ones leave it
+  local dirty = {}
+  for q, _ in pairs(DIRTY) do
+    qhead(q)
+    if QPOS[q] then dirty[#dirty + 1] = q end
+  end
+  DIRTY = nil
+  if #dirty > 1 then tsort(dirty, function(x, y) return QPOS[x] > QPOS[y] end) end
+  for _, q in ipairs(dirty) do heap_down(QH, QPOS[q], qlt, qmoved) end
+  for _, q in ipairs(dirty) do
+    if #QB[q].e == 0 then heap_take(QH, QPOS[q], qlt, qmoved); QPOS[q] = nil end
+  end
   return {offers = decisions, examined = examined}
 end
 
@@ -1138,7 +1234,12 @@ function C.set_priority()
   local cfg = qcfg(t.q)
   t.sc = score(tonumber(args.priority), tonumber(t.enq), cfg)
   rcall('HSET', k_task(tid), 'prio', S(args.priority), 'sc', S(t.sc))
-  if t.st == 'waiting' then rcall('ZADD', k_queue_wait(t.q), S(t.sc), tid) end
+  if t.st == 'waiting' then
+    -- the task may become its queue's head, or stop being it: the kept head follows
+    rcall('ZADD', k_queue_wait(t.q), S(t.sc), tid)
+    qb_del(t.q, tid)
+    qb_add(t.q, tid, t.sc)
+  end
   emit('task.priority_changed', tid, nil, t.q, {from_priority = tonumber(t.prio), priority = args.priority})
   return {ok = true}
 end
@@ -1158,16 +1259,16 @@ function C.move()
   return {ok = true}
 end
 
--- The cache of agents and index (AG, IX, IXS, BLK above) of each key base, kept
--- between calls. It is valid only while the base's version key holds the stamp this
--- cache wrote at the end of its last call: every call of this library writes a new
--- stamp, so a change made by any other copy of the engine (another version of the
--- library, another Redis this one replicated from, a database of the same name) or an
--- emptied Redis leaves a stamp this cache does not know, and the cache is built again
--- from the agent hashes. A call that fails half-way leaves its cache without a stamp:
--- built again too. When a cache is built, the caches of other key bases that are no
--- longer valid (their keys deleted, say) are dropped; past CACHE_MAX key bases the
--- least recently used one is dropped too.
+-- The cache of agents, index and queue configurations (AG, IX, IXS, BLK, qcache above)
+-- of each key base, kept between calls. It is valid only while the base's version key
+-- holds the stamp this cache wrote at the end of its last call: every call of this
+-- library writes a new stamp, so a change made by any other copy of the engine (another
+-- version of the library, another Redis this one replicated from, a database of the same
+-- name) or an emptied Redis leaves a stamp this cache does not know, and the cache is
+-- built again from the agent hashes. A call that fails half-way leaves its cache without
+-- a stamp: built again too. When a cache is built, the caches of other key bases that
+-- are no longer valid (their keys deleted, say) are dropped; past CACHE_MAX key bases
+-- the least recently used one is dropped too.
 local CACHES, NCACHES, CALLS = {}, 0, 0
 local CACHE_MAX = 16
 
@@ -1199,7 +1300,7 @@ local function build_cache()
   drop_caches()
   if not CACHES[P] then NCACHES = NCACHES + 1 end
   local t = rcall('TIME')
-  local c = {id = t[1] .. '.' .. t[2] .. '.' .. CALLS, n = 0, ag = {}, ix = {}, ixs = {}, blk = {}, star = {}}
+  local c = {id = t[1] .. '.' .. t[2] .. '.' .. CALLS, n = 0, ag = {}, ix = {}, ixs = {}, blk = {}, star = {}, qc = {}}
   CACHES[P] = c
   AG, IX, IXS, BLK, STAR = c.ag, c.ix, c.ixs, c.blk, c.star
   -- filed channel by channel in time order (then by id), so each lands at the tail
@@ -1229,7 +1330,8 @@ local function use_cache(K_VERSION)
   CALLS = CALLS + 1
   local c = CACHES[P]
   if not c or c.stamp ~= rcall('GET', K_VERSION) then c = build_cache() end
-  AG, IX, IXS, BLK, STAR = c.ag, c.ix, c.ixs, c.blk, c.star
+  AG, IX, IXS, BLK, STAR, qcache = c.ag, c.ix, c.ixs, c.blk, c.star, c.qc
+  QB, QH, QPOS, CACHE = c.qb, c.qh, c.qpos, c
   c.used = CALLS
   c.stamp = nil
   return c
@@ -1243,8 +1345,8 @@ local function acd(keys, argv)
   args = jdecode(argv[3])
   strip_nulls(args)
   STREAM_MAX, NOW = argv[4], S(now)
-  qcache, deferred_heads = {}, nil
-  K_EVENTS, K_OFFERS, K_QWAIT, K_QUEUES = k_events(), k_offers(), k_queues_waiting(), k_queues()
+  DIRTY = nil
+  K_EVENTS, K_OFFERS, K_QUEUES = k_events(), k_offers(), k_queues()
   local K_VERSION = k_version()
   local c = use_cache(K_VERSION)
   local out = jencode(fn())

@@ -15,7 +15,6 @@ HASH_TAG = "{acd}"
 # name -> template; ``{0}``, ``{1}``... are the variable parts.
 TEMPLATES: dict[str, str] = {
     "queues": "queues",  # hash: queue id -> queue config JSON
-    "queues_waiting": "qwait",  # zset: queue ids with waiting tasks, by their head's score
     "timed_queues": "qtimed",  # set: queue ids with overflow or maximum wait configured
     "max_wait_marks": "qmw",  # hash: queue id -> enqueued-at of the last task notified
     "queue_wait": "q:{0}:w",  # zset: waiting task ids by routing score (aged priority)
