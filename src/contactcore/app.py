@@ -187,7 +187,12 @@ async def serve(settings: Settings, pid_file: Path | None = None) -> int:
 
         # -- routing ------------------------------------------------------------------
         durable = SqlRoutingDurableStore(database.agents, database.sessions, database.tasks, clock)
-        routing = RoutingService(RedisRoutingStore(redis_client, prefix), clock, durable=durable)
+        routing = RoutingService(
+            RedisRoutingStore(redis_client, prefix),
+            clock,
+            durable=durable,
+            match_limit=settings.routing.match_limit,
+        )
         records = await database.queues.list()
         queue_settings = {r.name: wiring.voice_settings(r) for r in records}
         await routing.start([wiring.acd_queue(r) for r in records])
@@ -378,6 +383,7 @@ async def serve(settings: Settings, pid_file: Path | None = None) -> int:
             # the call may be carried by another controller: asked over the event stream
             transfers=VoiceTransfers(routing, RedisStreamBus(redis_client, prefix), clock),
             callbacks=callbacks,
+            timezone=settings.web.timezone,
         )
         app = build_web_app(
             {"asterisk": ari_ok, "redis": redis_ok, "database": db_ok},

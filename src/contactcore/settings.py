@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from contactcore.core.clock import known_time_zone
 from contactcore.errors import ConfigError
 
 ENV_PREFIX = "CONTACTCORE_"
@@ -55,6 +56,13 @@ class RedisSettings(_Section):
         return value
 
 
+class RoutingSettings(_Section):
+    # decisions per routing call while tasks wait and agents are free (the default is
+    # acd.service.MATCH_LIMIT): larger batches route more per second; a smaller one
+    # makes another router's decision, sharing the same Redis, wait less behind it
+    match_limit: int = Field(default=32, ge=1, le=256)
+
+
 class DatabaseSettings(_Section):
     url: str = "sqlite:///var/contactcore.db"
     echo: bool = False
@@ -73,6 +81,11 @@ class WebSettings(_Section):
     # False only to serve browsers over plain HTTP on a non-loopback address
     cookie_secure: bool = True
     session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    # the centre's day: "today" on the wallboard and in agents' numbers starts at
+    # midnight in this IANA time zone
+    timezone: str = "UTC"
+
+    _known_zone = field_validator("timezone")(known_time_zone)
 
 
 class SandboxSettings(_Section):
@@ -151,6 +164,7 @@ class WfmSettings(_Section):
 class Settings(_Section):
     ari: AriSettings = AriSettings()
     redis: RedisSettings = RedisSettings()
+    routing: RoutingSettings = RoutingSettings()
     database: DatabaseSettings = DatabaseSettings()
     web: WebSettings = WebSettings()
     sandbox: SandboxSettings = SandboxSettings()

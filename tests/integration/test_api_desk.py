@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
@@ -325,3 +327,18 @@ async def test_agents_are_told_when_a_queue_closes(env: ApiEnv) -> None:
         msg = await ws.receive_json()
     assert (msg["event"]["type"], msg["event"]["queue_id"]) == ("queue.closed", "general")
     await ws.close()
+
+
+async def test_today_begins_at_midnight_in_the_centres_time_zone(
+    sqlite_url: str, redis_url: str, redis_prefix: str
+) -> None:
+    zone = ZoneInfo("America/New_York")
+    async with api_env(sqlite_url, redis_url, redis_prefix, timezone=zone.key) as env:
+        sup = await env.bearer("supervisor")
+        aid = env.ids["agent1001"]
+        local = datetime.fromtimestamp(env.clock.now(), zone)
+        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+        board = (await call(env, "GET", "/api/v1/wallboard", sup))[1]
+        assert board["since"] == midnight
+        stats = (await call(env, "GET", f"/api/v1/agents/{aid}/stats", sup))[1]
+        assert stats["since"] == midnight

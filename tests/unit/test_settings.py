@@ -62,3 +62,13 @@ def test_example_file_documents_the_defaults() -> None:
 
     example = Path(__file__).parents[2] / "contactcore.example.toml"
     assert load_settings(example, environ={}) == Settings()
+
+
+def test_routing_batch_is_bounded() -> None:
+    from contactcore.acd.service import MATCH_LIMIT
+
+    assert load_settings(environ={}).routing.match_limit == MATCH_LIMIT
+    s = load_settings(environ={"CONTACTCORE_ROUTING__MATCH_LIMIT": "8"})
+    assert s.routing.match_limit == 8
+    with pytest.raises(ConfigError, match=r"'routing.match_limit'"):
+        load_settings(environ={"CONTACTCORE_ROUTING__MATCH_LIMIT": "0"})

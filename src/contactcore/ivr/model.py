@@ -15,7 +15,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Annotated, Any, ClassVar, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -27,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from contactcore.core.clock import known_time_zone
 from contactcore.core.telephony import Verification
 from contactcore.errors import ContactcoreError
 
@@ -429,14 +429,7 @@ class Hours(BaseModel):
     closed_dates: tuple[date, ...] = ()
     _windows: tuple[tuple[tuple[int, int], ...], ...] = PrivateAttr(default=())
 
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone '{value}' (e.g. Europe/London)") from None
-        return value
+    _zone = field_validator("timezone")(known_time_zone)
 
     @field_validator("weekly")
     @classmethod

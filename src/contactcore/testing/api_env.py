@@ -139,10 +139,12 @@ async def api_env(
     with_feed: bool = False,
     background: bool = False,
     queue_changes: Mapping[str, Mapping[str, Any]] | None = None,
+    timezone: str = "UTC",
 ) -> AsyncIterator[ApiEnv]:
     """``background``: also run a router (routing decisions as tasks and agents change)
     and the history consumer (events into SQL, for today's numbers), as ``serve`` does.
-    ``queue_changes``: per queue name, config keys to replace after seeding."""
+    ``queue_changes``: per queue name, config keys to replace after seeding.
+    ``timezone``: where the centre's day begins (``[web] timezone``)."""
     await upgrade(sqlite_url)
     clock = ManualClock(time.time())
     db = await open_database(sqlite_url, clock=clock)
@@ -185,6 +187,7 @@ async def api_env(
         feed=RedisStreamTail(client, redis_prefix) if with_feed else None,
         callbacks=callbacks,
         transfers=VoiceTransfers(routing, RedisStreamBus(client, redis_prefix), clock),
+        timezone=timezone,
     )
     app = build_web_app({}, CollectorRegistry(), planning, services)
     ids = {m.username: m.id for m in await staff.members()}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -31,6 +32,7 @@ class ApiServices:
     feed: EventFeed | None = None
     callbacks: CallbackService | None = None
     transfers: VoiceTransfers | None = None
+    timezone: str = "UTC"  # where the centre's day ("today") begins
 
 
 API_ENDPOINTS: web.AppKey[tuple[api.Endpoint, ...]] = web.AppKey("api_endpoints")
@@ -50,6 +52,7 @@ def _add_api(app: web.Application, services: ApiServices, planning: WfmService |
     if services.transfers is not None:
         app[api.TRANSFERS] = services.transfers
     app[desk.DESK] = services.desk
+    app[desk.DAY_ZONE] = ZoneInfo(services.timezone)
     endpoints = list(api.ENDPOINTS)
     endpoints.append(
         api.Endpoint(

@@ -1,13 +1,16 @@
 """What the agent desktop and the supervisor console show, assembled from the routing
 engine's live state and the stored history (the handlers in web/api.py stay thin).
 
-"Today" starts at 00:00 UTC: one day boundary for every queue and agent, so the numbers
-of a queue and of the agents serving it add up.
+"Today" starts at midnight in the centre's time zone (``[web] timezone``, UTC by
+default): one day boundary for every queue and agent, so the numbers of a queue and of
+the agents serving it add up.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
@@ -16,8 +19,8 @@ from contactcore.core.desk import DeskHistory, QueueDay
 from contactcore.web import schemas as s
 
 DESK = web.AppKey[DeskHistory]("desk")
+DAY_ZONE = web.AppKey[ZoneInfo]("day_zone")  # where "today" begins
 
-DAY_S = 86400.0
 PREVIOUS_LIMIT = 5
 # Channels whose offers the phone answers: the voice channel rings the agent and accepts
 # on answer, so the desktop must not accept, reject or complete them (see docs/api.md).
@@ -27,8 +30,10 @@ PHONE_CHANNELS = frozenset({"voice", "callback"})
 AGENT_EVENTS = ("task.offered", "task.accepted", "task.rejected", "task.rona", "task.completed")
 
 
-def day_start(now: float) -> float:
-    return now - now % DAY_S
+def day_start(now: float, zone: ZoneInfo) -> float:
+    """The last midnight in ``zone`` (a day is 23 or 25 hours long when clocks change)."""
+    local = datetime.fromtimestamp(now, zone)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
 
 
 def actions(item: WorkItem) -> list[str]:
@@ -101,8 +106,10 @@ async def work_view(desk: DeskHistory, work: AgentWork, now: float) -> s.WorkOut
     )
 
 
-async def agent_stats(desk: DeskHistory, agent_id: str, now: float) -> s.AgentStatsOut:
-    since = day_start(now)
+async def agent_stats(
+    desk: DeskHistory, agent_id: str, now: float, zone: ZoneInfo
+) -> s.AgentStatsOut:
+    since = day_start(now, zone)
     events = await desk.events_since(since, AGENT_EVENTS, agent_id)
     count = Counter(e.type for e in events)
     done = [e for e in events if e.type == "task.completed"]
@@ -137,8 +144,10 @@ def queue_out(q: QueueStats) -> s.QueueOut:
     )
 
 
-async def wallboard(desk: DeskHistory, stats: list[QueueStats], now: float) -> s.WallboardOut:
-    since = day_start(now)
+async def wallboard(
+    desk: DeskHistory, stats: list[QueueStats], now: float, zone: ZoneInfo
+) -> s.WallboardOut:
+    since = day_start(now, zone)
     # counted in SQL: consoles re-read this on every event, and a day has many of them
     days = await desk.queue_counts(since, {q.queue_id: q.service_level_s for q in stats})
     out = []
