@@ -77,6 +77,38 @@ async def test_a_window_that_has_begun_enters_the_queue_at_once_in_its_place(
     assert task.channel == "callback"
 
 
+async def test_a_supervisor_cancels_a_queued_callback_and_it_leaves_the_queue(
+    env: ApiEnv,
+) -> None:
+    headers = await env.bearer("supervisor")
+    resp = await env.client.post(
+        "/api/v1/callbacks",
+        json={"number": "+12025550146", "queue": "general", "window_start": env.clock.now()},
+        headers=headers,
+    )
+    made = await resp.json()
+    assert made["state"] == "queued"
+    url = f"/api/v1/callbacks/{made['id']}"
+    agent = await env.bearer("agent1001")
+    assert (await env.client.delete(url, headers=agent)).status == 403
+    cancelled = await env.client.delete(url + "?reason=customer+called+in", headers=headers)
+    assert cancelled.status == 200, await cancelled.text()
+    body = await cancelled.json()
+    assert (body["state"], body["last_reason"]) == ("cancelled", "customer called in")
+    # out of the ACD and of SQL's open callbacks and open tasks
+    (general,) = [q for q in await env.routing.live_numbers() if q.queue_id == "general"]
+    assert not general.tasks
+    assert await env.db.callbacks.list_pending() == []
+    assert await env.db.tasks.get(made["task_id"]) is None
+    listed = await (await env.client.get("/api/v1/callbacks", headers=headers)).json()
+    assert listed == {"callbacks": []}
+    again = await env.client.delete(url, headers=headers)
+    assert again.status == 409
+    assert "already cancelled" in (await again.json())["message"]
+    missing = await env.client.delete("/api/v1/callbacks/cb_nope", headers=headers)
+    assert missing.status == 404
+
+
 WEEKDAYS = {d: [["09:00", "17:00"]] for d in ("mon", "tue", "wed", "thu", "fri")}
 
 

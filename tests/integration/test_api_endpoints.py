@@ -102,6 +102,12 @@ async def test_authorisation_matrix(env: ApiEnv) -> None:
             {"agent": 201, "supervisor": 200, "admin": 200},
         ),
         ("GET", "/api/v1/callbacks", None, {"agent": 200, "supervisor": 200, "admin": 200}),
+        (
+            "DELETE",
+            "/api/v1/callbacks/cb_none",
+            None,
+            {"agent": 403, "supervisor": 404, "admin": 404},
+        ),
         # agent desktop and supervisor console (no such offer: 404 once allowed in)
         ("GET", f"{mine}/work", None, by_role(200, 200)),
         ("GET", f"{theirs}/work", None, by_role(403, 200)),
@@ -156,6 +162,7 @@ async def test_every_registered_api_route_is_in_the_matrix(env: ApiEnv) -> None:
         ("GET", "/api/v1/wfm/staffing"),
         ("POST", "/api/v1/callbacks"),
         ("GET", "/api/v1/callbacks"),
+        ("DELETE", "/api/v1/callbacks/{callback_id}"),
         ("POST", "/api/v1/auth/tokens"),
         ("POST", "/api/v1/auth/logout"),
         ("POST", "/api/v1/auth/login"),  # test_api_auth

@@ -7,6 +7,7 @@ import pytest
 
 from contactcore.callback.model import CallbackPolicy, CallbackTask
 from contactcore.callback.service import CallbackConfig, CallbackService
+from contactcore.errors import Conflict, NotFound
 from contactcore.testing.callback_fakes import (
     Answer,
     FakeCallbackRouting,
@@ -231,3 +232,69 @@ async def test_an_offer_another_process_already_serves_is_left_alone() -> None:
     await env.service.serve_offer(row.task_id, AGENT)
     assert env.telephony.dialled == []
     assert env.store.rows[cb_id].state == "dialling"
+
+
+async def test_a_queued_callback_cancelled_leaves_its_queue_and_is_never_rung() -> None:
+    env = Env(Answer(talk_s=60), Answer(keys="1", talk_s=0.05))
+    cb_id = await env.from_call()
+    row = env.store.rows[cb_id]
+    cb = await env.service.cancel(cb_id, "customer called in")
+    assert (cb.state, cb.last_reason) == ("cancelled", "customer called in")
+    assert env.routing.calls[-1] == ("withdraw", row.task_id, "callback-cancelled")
+    assert env.routing.waiting == {}
+    assert env.recorder.finished[row.data["interaction_id"]] == "callback_cancelled"
+    assert env.kinds()[-1] == "callback.closed"
+    assert await env.service.pending() == []
+    # an offer of its task made before the withdrawal reached the engine: not served
+    await env.service.serve_offer(row.task_id, AGENT)
+    assert env.telephony.dialled == []
+
+
+async def test_a_scheduled_callback_cancelled_never_enters_its_queue() -> None:
+    env = Env()
+    cb, _ = await env.service.schedule(
+        number="2025550143", queue="billing", window_start=NOW + 600, window_end=None, name=None
+    )
+    assert (await env.service.cancel(cb.id)).state == "cancelled"
+    assert not any(c[0] == "withdraw" for c in env.routing.calls)
+    env.clock.t = NOW + 600
+    assert await env.service.enqueue_due() == 0
+    assert env.routing.waiting == {}
+    # the number may ask again: a new callback, not the cancelled one
+    again, created = await env.service.schedule(
+        number="2025550143", queue="billing", window_start=NOW + 900, window_end=None, name=None
+    )
+    assert created
+    assert again.id != cb.id
+
+
+async def test_cancelling_is_refused_while_an_agent_dials_or_after_the_end() -> None:
+    env = Env()
+    dialling = await env.from_call("2025550143")
+    row = env.store.rows[dialling]
+    await env.store.update(dialling, {"state": "dialling", "data": row.data | {"agent_id": AGENT}})
+    with pytest.raises(Conflict, match=f"being dialled by agent {AGENT}"):
+        await env.service.cancel(dialling)
+    assert env.store.rows[dialling].state == "dialling"
+    done = await env.from_call("2025550144")
+    await env.service.cancel(done)
+    with pytest.raises(Conflict, match="already cancelled"):
+        await env.service.cancel(done)
+    with pytest.raises(NotFound, match="cb_nope"):
+        await env.service.cancel("cb_nope")
+
+
+async def test_a_cancel_the_engine_could_not_carry_out_leaves_the_callback_queued() -> None:
+    env = Env()
+    cb_id = await env.from_call()
+
+    async def broken(task_id: str, reason: str) -> None:
+        raise ConnectionError("redis is down")
+
+    env.routing.withdraw = broken  # type: ignore[method-assign]
+    with pytest.raises(ConnectionError):
+        await env.service.cancel(cb_id)
+    row = env.store.rows[cb_id]
+    assert row.state == "queued"
+    assert row.task_id in env.routing.waiting
+    assert "callback.closed" not in env.kinds()

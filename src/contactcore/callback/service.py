@@ -50,7 +50,7 @@ from contactcore.core.events import DomainEvent
 from contactcore.core.ids import new_id
 from contactcore.core.ports import EventFeed, InteractionRecorder, follow
 from contactcore.core.voice import CallerHungUp, Leg, Telephony
-from contactcore.errors import NotFound, Unprocessable
+from contactcore.errors import Conflict, NotFound, Unprocessable
 
 log = logging.getLogger(__name__)
 
@@ -271,6 +271,48 @@ class CallbackService:
         if agent_id is not None:
             out = [c for c in out if c.agent_id == agent_id]
         return out
+
+    async def cancel(self, callback_id: str, reason: str | None = None) -> Callback:
+        """Close an open callback that no agent is dialling: out of its queue, never rung.
+
+        The row is closed in SQL before its task leaves the ACD: an offer of the task made
+        in between finds no queued callback and is not served (the engine frees the agent
+        when the task is withdrawn).
+        """
+        row = await self._store.get(callback_id)
+        if row is None:
+            raise NotFound(f"callback: callback {callback_id} not found", callback=callback_id)
+        why = reason or "cancelled"
+        closed = None
+        if row.state in (CallbackState.PENDING, CallbackState.QUEUED):
+            closed = await self._store.claim(
+                row.id, row.state, {"state": CallbackState.CANCELLED, "last_reason": why}
+            )
+        if closed is None:
+            current = await self._store.get(callback_id) or row
+            if current.state == CallbackState.DIALLING:
+                raise Conflict(
+                    f"callback: callback {callback_id} is being dialled by agent "
+                    f"{current.data.get('agent_id')}; end that call instead",
+                    callback=callback_id,
+                    state=str(current.state),
+                )
+            raise Conflict(
+                f"callback: callback {callback_id} is already {current.state}; nothing to cancel",
+                callback=callback_id,
+                state=str(current.state),
+            )
+        if row.state == CallbackState.QUEUED:
+            try:
+                await self._routing.withdraw(closed.task_id, "callback-cancelled")
+            except Exception:
+                # still in the ACD: queued again, or its offers would find no callback
+                await self._store.update(
+                    row.id, {"state": CallbackState.QUEUED, "last_reason": row.last_reason}
+                )
+                raise
+        await self._closed(closed, str(closed.data.get("interaction_id", "")), "cancelled", why)
+        return view(closed)
 
     # ---------------------------------------------------------------- scheduling
     async def _enqueue(self, row: CallbackRow) -> CallbackRow:

@@ -345,6 +345,18 @@ async def list_callbacks(request: web.Request) -> web.Response:
     return _json(s.CallbacksOut(callbacks=[_callback_out(c) for c in pending]))
 
 
+async def delete_callback(request: web.Request) -> web.Response:
+    callback_id = request.match_info["callback_id"]
+    reason = request.query.get("reason") or None
+    if reason is not None and len(reason) > 200:
+        raise InvalidInput("reason: at most 200 characters", field="reason")
+    callback = await _callbacks(request).cancel(callback_id, reason)
+    await audit(
+        request, "callback.cancel", callback_id, {}, {"state": "cancelled", "reason": reason}
+    )
+    return _json(_callback_out(callback))
+
+
 # -- agent desktop and supervisor console ------------------------------------------------------
 class DeskConflict(Conflict):
     error_id = "desk.refused"
@@ -435,7 +447,9 @@ async def post_wrapup(request: web.Request) -> web.Response:
         # wrap-up time may run out while the note is typed: a task this agent finished
         # today still takes its disposition
         done = await request.app[desk.DESK].events_since(
-            desk.day_start(routing.clock.now()), ("task.completed",), agent_id
+            desk.day_start(routing.clock.now(), request.app[desk.DAY_ZONE]),
+            ("task.completed",),
+            agent_id,
         )
         if not any(e.task_id == body.task_id for e in done):
             raise DeskConflict(
@@ -476,13 +490,15 @@ async def get_agent_stats(request: web.Request) -> web.Response:
     agent_id = request.match_info["agent_id"]
     await _known_agent(request, agent_id)
     now = request.app[ROUTING].clock.now()
-    return _json(await desk.agent_stats(request.app[desk.DESK], agent_id, now))
+    zone = request.app[desk.DAY_ZONE]
+    return _json(await desk.agent_stats(request.app[desk.DESK], agent_id, now, zone))
 
 
 async def get_wallboard(request: web.Request) -> web.Response:
     routing = request.app[ROUTING]
     stats = await routing.live_numbers()
-    return _json(await desk.wallboard(request.app[desk.DESK], stats, routing.clock.now()))
+    now, zone = routing.clock.now(), request.app[desk.DAY_ZONE]
+    return _json(await desk.wallboard(request.app[desk.DESK], stats, now, zone))
 
 
 async def get_audit(request: web.Request) -> web.Response:
@@ -568,6 +584,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/api/v1/callbacks", list_callbacks,
              "Pending callbacks (supervisors: all; agents: those offered to them)",
              EVERYONE, None, s.CallbacksOut, tag="callbacks"),
+    Endpoint("DELETE", "/api/v1/callbacks/{callback_id}", delete_callback,
+             "Cancel a callback that no agent is dialling: it leaves its queue and is never "
+             "rung (409 while an agent dials it, or once it is closed)",
+             SUPERVISORS, None, s.CallbackOut, tag="callbacks", query=("reason",)),
 )  # fmt: skip
 
 
