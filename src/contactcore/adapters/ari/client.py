@@ -122,8 +122,17 @@ class EventStream:
         return self._connected.is_set()
 
     async def wait_connected(self, timeout: float) -> None:
-        async with asyncio.timeout(timeout):
-            await self._connected.wait()
+        """Wait for the stream; on timeout say why the last attempt failed."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._connected.wait()
+        except TimeoutError:
+            raise AriUnavailable(
+                f"the ARI event stream for app '{self._app}' at {self._ws_url()} did not "
+                f"connect within {timeout:g} s (last attempt: {self.last_error or 'none yet'}); "
+                "is Asterisk running and ari.username/ari.password right? "
+                "try 'contactcore sandbox status'"
+            ) from None
 
     def start(self) -> None:
         if self._task is None:
