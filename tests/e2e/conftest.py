@@ -1,10 +1,10 @@
 """End-to-end fixtures: a real Asterisk sandbox instance for the whole test session.
 
 ``asterisk_sandbox`` (session scope) builds the root filesystem if needed (once per
-machine, cached), starts sandbox instance ``test`` on ports of its own so a
-developer's ``make run`` instance (SIP 5060, ARI 8088) keeps running beside it, and
-stops it when the session ends. Override with environment variables when two test
-sessions must run at once on one machine:
+machine, cached), starts sandbox instance ``test`` afresh (one left running is
+restarted) on ports of its own so a developer's ``make run`` instance (SIP 5060,
+ARI 8088) keeps running beside it, and stops it when the session ends. Override
+with environment variables when two test sessions must run at once on one machine:
 
     CONTACTCORE_E2E_INSTANCE   (default test)
     CONTACTCORE_E2E_SIP_PORT   (default 5062)
@@ -62,6 +62,13 @@ def asterisk_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2ESa
     """A started sandbox instance for the session (see the module docstring)."""
     settings = e2e_settings()
     sandbox = Sandbox(SandboxConfig.from_settings(settings), progress=log.info)
+    # An instance left running (a killed session, another checkout) may carry another
+    # tree's configuration and state: the session starts its own.
+    stale = sandbox.down()
+    if stale:
+        log.warning(
+            "e2e sandbox %s was running (pid %s): restarted", settings.sandbox.instance, stale
+        )
     result = sandbox.up()
     log.info("e2e sandbox %s: %s (pid %s)", sandbox.config.instance, result.action, result.pid)
     try:
