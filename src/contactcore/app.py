@@ -13,10 +13,10 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis.asyncio as aioredis
 from aiohttp import web
@@ -33,29 +33,31 @@ from contactcore.adapters.ari.client import AriClient
 from contactcore.adapters.ari.telephony import AriTelephony
 from contactcore.adapters.db.desk import SqlDeskHistory
 from contactcore.adapters.db.engine import check_connection
+from contactcore.adapters.db.records import QueueRecord
 from contactcore.adapters.db.routing_store import SqlHistorySink, SqlRoutingDurableStore
 from contactcore.adapters.db.staff import SqlStaffDirectory
 from contactcore.adapters.db.timeline import BufferedTimeline
 from contactcore.adapters.db.wfm_store import SqlHistory, SqlIntervalStore
 from contactcore.adapters.redis.routing_store import RedisRoutingStore
 from contactcore.adapters.redis.stream import RedisStreamBus, RedisStreamSource, RedisStreamTail
+from contactcore.callback.service import CallbackService
 from contactcore.channels.positions import QueuePositions
 from contactcore.channels.signals import TaskSignals
 from contactcore.channels.voice import CallFlow, CallJournal, VoiceChannel, line_test_flow
 from contactcore.channels.voice_callback import CallbackOffers
 from contactcore.channels.voice_queue import AgentLine, VoiceQueue
 from contactcore.channels.voice_transfer import VoiceTransfers
-from contactcore.core.clock import SystemClock
+from contactcore.core.clock import Clock, SystemClock
 from contactcore.core.events import DomainEvent
 from contactcore.core.voice import Leg
 from contactcore.errors import DependencyUnavailable
 from contactcore.ivr.idv import IdentityChecker, IdvPolicy
 from contactcore.ivr.loader import FlowRegistry, install_reload_signal
 from contactcore.ivr.runner import FlowRunner
-from contactcore.settings import Settings
+from contactcore.settings import AriSettings, Settings
 from contactcore.web.app import ApiServices, build_web_app
 from contactcore.web.auth import Auth, AuthConfig, LoginThrottle
-from contactcore.web.health import CheckResult
+from contactcore.web.health import CheckResult, HealthCheck
 from contactcore.wfm.service import IntervalRefresher, WfmConfig, WfmService
 
 log = logging.getLogger(__name__)
@@ -155,6 +157,248 @@ def ivr_flow(runner: FlowRunner) -> CallFlow:
     return run
 
 
+async def _open_storage(
+    settings: Settings, stack: AsyncExitStack
+) -> tuple[db.Database, BufferedTimeline]:
+    """The database, migrated first, and the batched writer of call timelines."""
+    applied = await db.upgrade(settings.database.url)
+    if applied:
+        log.info("database migrated: %s", ", ".join(applied))
+    database = await db.open_database(settings.database.url, echo=settings.database.echo)
+    stack.push_async_callback(database.close)
+    # Timeline events are written in batches, off the calls' path; closed after the
+    # calls (registered before telephony.drain, so it runs after it).
+    recorder = BufferedTimeline(database.interactions)
+    recorder.start_writer()
+    stack.push_async_callback(recorder.close)
+    return database, recorder
+
+
+async def _open_redis(settings: Settings, stack: AsyncExitStack) -> aioredis.Redis:
+    client = aioredis.Redis.from_url(settings.redis.url)
+    stack.push_async_callback(client.aclose)
+    await _check_redis(client, settings.redis.url)
+    return client
+
+
+async def _start_routing(
+    settings: Settings, database: db.Database, redis_client: aioredis.Redis, clock: Clock
+) -> tuple[RoutingService, list[QueueRecord]]:
+    """The ACD with every configured queue, its live state rebuilt from SQL if Redis lost it."""
+    durable = SqlRoutingDurableStore(database.agents, database.sessions, database.tasks, clock)
+    routing = RoutingService(
+        RedisRoutingStore(redis_client, settings.redis.key_prefix),
+        clock,
+        durable=durable,
+        match_limit=settings.routing.match_limit,
+    )
+    records = list(await database.queues.list())
+    await routing.start([wiring.acd_queue(r) for r in records])
+    log.info("queues: %s", ", ".join(sorted(r.name for r in records)) or "none")
+    return routing, records
+
+
+def _telephony(ari: AriSettings) -> AriTelephony:
+    return AriTelephony(
+        AriClient(ari.url, ari.username, ari.password, request_timeout=ari.request_timeout),
+        ari.app,
+        backoff_initial=ari.reconnect_initial,
+        backoff_max=ari.reconnect_max,
+    )
+
+
+def _start_planning(
+    settings: Settings, database: db.Database, stack: AsyncExitStack
+) -> tuple[WfmService, IntervalRefresher]:
+    """Forecasts and staffing, with the task that keeps planning intervals up to date."""
+    planning = WfmService(
+        SqlIntervalStore(database.engine),
+        SqlHistory(database.engine),
+        WfmConfig(
+            interval_seconds=settings.wfm.interval_seconds,
+            country=settings.wfm.country or None,
+            threshold_seconds=settings.wfm.threshold_seconds,
+            history_days=settings.wfm.history_days,
+        ),
+    )
+    refresher = IntervalRefresher(planning.rebuild, settings.wfm.interval_seconds)
+    refresher_stop = asyncio.Event()
+    refreshing = asyncio.create_task(refresher.run(refresher_stop), name="planning-intervals")
+    refreshing.add_done_callback(_report_crash)
+
+    async def stop_refresher() -> None:
+        """After the calls have drained (registered before the drain): their intervals too."""
+        refresher_stop.set()
+        await asyncio.wait({refreshing}, timeout=10.0)
+
+    stack.push_async_callback(stop_refresher)
+    return planning, refresher
+
+
+class _VoiceParts(NamedTuple):
+    """What the voice channel is built from, beside the services it shares."""
+
+    registry: FlowRegistry
+    routing: RoutingService
+    signals: TaskSignals
+    telephony: AriTelephony
+    callbacks: CallbackService
+    recorder: BufferedTimeline
+    refresher: IntervalRefresher
+
+
+def _voice_channel(
+    settings: Settings,
+    database: db.Database,
+    records: Sequence[QueueRecord],
+    parts: _VoiceParts,
+    agent_line: Callable[[str], Awaitable[AgentLine | None]],
+    clock: Clock,
+) -> VoiceChannel:
+    """Every inbound call: the IVR flows, ID&V, and the queue that hands it to an agent."""
+    routing, recorder, cb = parts.routing, parts.recorder, settings.callback
+    legs: dict[str, Leg] = {}
+    voice_queue = VoiceQueue(
+        routing,
+        parts.signals,
+        parts.telephony,
+        legs,
+        agent_line,
+        # announcements share reads of the whole live routing state
+        QueuePositions(routing.live_numbers).lookup,
+        {r.name: wiring.voice_settings(r) for r in records},
+        recorder.add_event,
+        clock,
+        on_recording=lambda interaction_id, file: database.interactions.annotate(
+            interaction_id, recording=file
+        ),
+        callbacks=CallbackOffers(parts.callbacks, offer_key=cb.offer_key) if cb.enabled else None,
+    )
+    identity = IdentityChecker(
+        database.customers,
+        database.locks,
+        clock,
+        IdvPolicy(
+            default_region=settings.ivr.default_region,
+            max_attempts=settings.ivr.verify_max_attempts,
+            lock_seconds=settings.ivr.verify_lock_seconds,
+        ),
+    )
+    runner = FlowRunner(
+        parts.registry,
+        identity=identity,
+        enqueuer=voice_queue,
+        recorder=recorder.add_event,
+        clock=clock,
+    )
+    refresher = parts.refresher
+
+    async def update_statistics(interaction_id: str, started: float) -> None:
+        """Recompute the planning interval the call started in, now that it is over."""
+        refresher.mark(started)
+
+    return VoiceChannel(
+        recorder,
+        clock,
+        flows={LINE_TEST_NUMBER: line_test_flow},
+        default_flow=ivr_flow(runner),
+        legs=legs,
+        on_closed=update_statistics,
+    )
+
+
+def _start_background(
+    stack: AsyncExitStack, stop_work: asyncio.Event, work: dict[str, Coroutine[Any, Any, object]]
+) -> None:
+    """Long-running loops that end when ``stop_work`` is set (by the stack, on the way out).
+
+    They stop by the event, not by cancellation, which redis-py can swallow mid-command;
+    cancellation is only the bounded fallback.
+    """
+    background = [asyncio.create_task(coro, name=name) for name, coro in work.items()]
+
+    async def stop_background() -> None:
+        stop_work.set()
+        _, pending = await asyncio.wait(background, timeout=5.0)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=2.0)
+
+    stack.push_async_callback(stop_background)
+    for task in background:
+        task.add_done_callback(_report_crash)
+
+
+def _health_checks(
+    settings: Settings,
+    telephony: AriTelephony,
+    redis_client: aioredis.Redis,
+    database: db.Database,
+) -> dict[str, HealthCheck]:
+    async def ari_ok() -> CheckResult:
+        if telephony.connected:
+            return CheckResult(True, f"event stream up (app {settings.ari.app})")
+        return CheckResult(False, f"event stream down: {telephony.stream.last_error}")
+
+    async def redis_ok() -> CheckResult:
+        await redis_client.ping()
+        return CheckResult(True, "PING answered")
+
+    async def db_ok() -> CheckResult:
+        await check_connection(database.engine, settings.database.url)
+        return CheckResult(True, database.engine.url.get_backend_name())
+
+    return {"asterisk": ari_ok, "redis": redis_ok, "database": db_ok}
+
+
+def _api_services(
+    settings: Settings,
+    database: db.Database,
+    redis_client: aioredis.Redis,
+    routing: RoutingService,
+    callbacks: CallbackService,
+    clock: Clock,
+) -> ApiServices:
+    """People, sessions, tokens and the audit log in SQL; live events from Redis."""
+    staff = SqlStaffDirectory(database.engine, clock)
+    prefix = settings.redis.key_prefix
+    return ApiServices(
+        auth=Auth(
+            staff=staff,
+            credentials=staff,
+            audit=staff,
+            clock=clock,
+            config=AuthConfig(
+                cookie_secure=settings.web.cookie_secure,
+                session_ttl_s=settings.web.session_hours * 3600.0,
+            ),
+            throttle=LoginThrottle(clock),
+        ),
+        routing=routing,
+        desk=SqlDeskHistory(database.engine, clock),
+        feed=RedisStreamTail(redis_client, prefix),
+        # the call may be carried by another controller: asked over the event stream
+        transfers=VoiceTransfers(routing, RedisStreamBus(redis_client, prefix), clock),
+        callbacks=callbacks,
+        timezone=settings.web.timezone,
+    )
+
+
+async def _start_web(settings: Settings, stack: AsyncExitStack, app: web.Application) -> None:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    stack.push_async_callback(runner.cleanup)
+    site = web.TCPSite(runner, settings.web.host, settings.web.port)
+    try:
+        await site.start()
+    except OSError as exc:
+        raise DependencyUnavailable(
+            f"cannot listen on {settings.web.host}:{settings.web.port} ({exc.strerror}): "
+            "stop what uses it or set [web] port / CONTACTCORE_WEB__PORT"
+        ) from None
+
+
 async def serve(settings: Settings, pid_file: Path | None = None) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -162,41 +406,19 @@ async def serve(settings: Settings, pid_file: Path | None = None) -> int:
         loop.add_signal_handler(sig, stop.set)
     clock = SystemClock()
 
+    # What is pushed on the stack is undone in reverse: the web server first, then the
+    # background loops, the calls (drained), planning, Redis, timelines and the database.
     async with AsyncExitStack() as stack:
-        # -- storage ------------------------------------------------------------
-        applied = await db.upgrade(settings.database.url)
-        if applied:
-            log.info("database migrated: %s", ", ".join(applied))
-        database = await db.open_database(settings.database.url, echo=settings.database.echo)
-        stack.push_async_callback(database.close)
-        # Timeline events are written in batches, off the calls' path; closed after the
-        # calls (registered before telephony.drain, so it runs after it).
-        recorder = BufferedTimeline(database.interactions)
-        recorder.start_writer()
-        stack.push_async_callback(recorder.close)
-
-        redis_client = aioredis.Redis.from_url(settings.redis.url)
-        stack.push_async_callback(redis_client.aclose)
-        await _check_redis(redis_client, settings.redis.url)
+        database, recorder = await _open_storage(settings, stack)
+        redis_client = await _open_redis(settings, stack)
         prefix = settings.redis.key_prefix
 
-        # -- call flows (a bad file stops start-up with the file, node and fault) --
+        # a bad flow file stops start-up with the file, node and fault
         registry = FlowRegistry(settings.controller.dialplans_dir)
         registry.load()
         install_reload_signal(registry)
 
-        # -- routing ------------------------------------------------------------------
-        durable = SqlRoutingDurableStore(database.agents, database.sessions, database.tasks, clock)
-        routing = RoutingService(
-            RedisRoutingStore(redis_client, prefix),
-            clock,
-            durable=durable,
-            match_limit=settings.routing.match_limit,
-        )
-        records = await database.queues.list()
-        queue_settings = {r.name: wiring.voice_settings(r) for r in records}
-        await routing.start([wiring.acd_queue(r) for r in records])
-        log.info("queues: %s", ", ".join(sorted(queue_settings)) or "none")
+        routing, records = await _start_routing(settings, database, redis_client, clock)
         # Both feeds start from here, before any call is taken or any task is routed: an
         # offer for our work made before their first read is still seen.
         signal_feed = RedisStreamTail(redis_client, prefix)
@@ -204,15 +426,8 @@ async def serve(settings: Settings, pid_file: Path | None = None) -> int:
         await signal_feed.pin()
         await callback_feed.pin()
         signals = TaskSignals(signal_feed)
-
-        # -- voice --------------------------------------------------------------------
-        ari = settings.ari
-        telephony = AriTelephony(
-            AriClient(ari.url, ari.username, ari.password, request_timeout=ari.request_timeout),
-            ari.app,
-            backoff_initial=ari.reconnect_initial,
-            backoff_max=ari.reconnect_max,
-        )
+        telephony = _telephony(settings.ari)
+        planning, refresher = _start_planning(settings, database, stack)
 
         async def agent_line(agent_id: str) -> AgentLine | None:
             agent = await database.agents.get(agent_id)
@@ -220,18 +435,13 @@ async def serve(settings: Settings, pid_file: Path | None = None) -> int:
                 return None
             return AgentLine(endpoint=f"PJSIP/{agent.sip_endpoint}", name=agent.name)
 
-        # announcements share reads of the whole live routing state
-        positions = QueuePositions(routing.live_numbers)
-
-        # -- callbacks: virtual hold, scheduling, agent-first dialling ---------------
-        cb = settings.callback
-
         async def agent_phone(agent_id: str) -> tuple[str, str] | None:
             line = await agent_line(agent_id)
             return None if line is None else (line.endpoint, line.name)
 
+        # callbacks: virtual hold, scheduling, agent-first dialling
         callbacks = wiring.callback_service(
-            cb,
+            settings.callback,
             settings.ivr.default_region,
             records,
             database.callbacks,
@@ -243,173 +453,42 @@ async def serve(settings: Settings, pid_file: Path | None = None) -> int:
         )
         await callbacks.start()
 
-        legs: dict[str, Leg] = {}
-        voice_queue = VoiceQueue(
-            routing,
-            signals,
-            telephony,
-            legs,
-            agent_line,
-            positions.lookup,
-            queue_settings,
-            recorder.add_event,
-            clock,
-            on_recording=lambda interaction_id, file: database.interactions.annotate(
-                interaction_id, recording=file
-            ),
-            callbacks=CallbackOffers(callbacks, offer_key=cb.offer_key) if cb.enabled else None,
-        )
-        identity = IdentityChecker(
-            database.customers,
-            database.locks,
-            clock,
-            IdvPolicy(
-                default_region=settings.ivr.default_region,
-                max_attempts=settings.ivr.verify_max_attempts,
-                lock_seconds=settings.ivr.verify_lock_seconds,
-            ),
-        )
-        runner = FlowRunner(
-            registry,
-            identity=identity,
-            enqueuer=voice_queue,
-            recorder=recorder.add_event,
-            clock=clock,
-        )
-        planning = WfmService(
-            SqlIntervalStore(database.engine),
-            SqlHistory(database.engine),
-            WfmConfig(
-                interval_seconds=settings.wfm.interval_seconds,
-                country=settings.wfm.country or None,
-                threshold_seconds=settings.wfm.threshold_seconds,
-                history_days=settings.wfm.history_days,
-            ),
-        )
-        refresher = IntervalRefresher(planning.rebuild, settings.wfm.interval_seconds)
-        refresher_stop = asyncio.Event()
-        refreshing = asyncio.create_task(refresher.run(refresher_stop), name="planning-intervals")
-        refreshing.add_done_callback(_report_crash)
-
-        async def stop_refresher() -> None:
-            """After the calls have drained (registered before the drain): their intervals too."""
-            refresher_stop.set()
-            await asyncio.wait({refreshing}, timeout=10.0)
-
-        stack.push_async_callback(stop_refresher)
-
-        async def update_statistics(interaction_id: str, started: float) -> None:
-            """Recompute the planning interval the call started in, now that it is over."""
-            refresher.mark(started)
-
-        voice = VoiceChannel(
-            recorder,
-            clock,
-            flows={LINE_TEST_NUMBER: line_test_flow},
-            default_flow=ivr_flow(runner),
-            legs=legs,
-            on_closed=update_statistics,
-        )
+        parts = _VoiceParts(registry, routing, signals, telephony, callbacks, recorder, refresher)
+        voice = _voice_channel(settings, database, records, parts, agent_line, clock)
         telephony.set_call_handler(voice.handle)
         stack.push_async_callback(telephony.drain, settings.controller.shutdown_grace)
-        await telephony.start(connect_timeout=ari.request_timeout)
+        await telephony.start(connect_timeout=settings.ari.request_timeout)
 
-        # -- background work: routing decisions, our tasks' events, history -------------
+        # routing decisions, our tasks' events, history, callbacks
         stop_work = asyncio.Event()
         history = RedisStreamSource(redis_client, prefix, "history", f"controller-{os.getpid()}")
-        background = [
-            asyncio.create_task(routing.run(stop_work), name="router"),
-            asyncio.create_task(signals.run(stop_work), name="task-signals"),
-            asyncio.create_task(
-                run_history_consumer(
-                    history,
-                    PlanningHistorySink(
-                        SqlHistorySink(database.interactions),
-                        SqlHistory(database.engine),
-                        refresher,
-                    ),
-                    stop_work,
-                ),
-                name="history",
-            ),
-            asyncio.create_task(callbacks.run(stop_work, callback_feed), name="callbacks"),
-        ]
-
-        async def stop_background() -> None:
-            stop_work.set()
-            _, pending = await asyncio.wait(background, timeout=5.0)
-            for task in pending:
-                task.cancel()
-            if pending:  # bounded: a cancellation can be swallowed inside redis-py
-                await asyncio.wait(pending, timeout=2.0)
-
-        stack.push_async_callback(stop_background)
-        for task in background:
-            task.add_done_callback(_report_crash)
-
-        # -- web ------------------------------------------------------------------------
-        async def ari_ok() -> CheckResult:
-            if telephony.connected:
-                return CheckResult(True, f"event stream up (app {ari.app})")
-            return CheckResult(False, f"event stream down: {telephony.stream.last_error}")
-
-        async def redis_ok() -> CheckResult:
-            await redis_client.ping()
-            return CheckResult(True, "PING answered")
-
-        async def db_ok() -> CheckResult:
-            await check_connection(database.engine, settings.database.url)
-            return CheckResult(True, database.engine.url.get_backend_name())
-
-        registry_metrics = CollectorRegistry()
-        registry_metrics.register(ControllerCollector(telephony))
-        # API: people, sessions, tokens and the audit log in SQL; live events from Redis.
-        staff = SqlStaffDirectory(database.engine, clock)
-        api_services = ApiServices(
-            auth=Auth(
-                staff=staff,
-                credentials=staff,
-                audit=staff,
-                clock=clock,
-                config=AuthConfig(
-                    cookie_secure=settings.web.cookie_secure,
-                    session_ttl_s=settings.web.session_hours * 3600.0,
-                ),
-                throttle=LoginThrottle(clock),
-            ),
-            routing=routing,
-            desk=SqlDeskHistory(database.engine, clock),
-            feed=RedisStreamTail(redis_client, prefix),
-            # the call may be carried by another controller: asked over the event stream
-            transfers=VoiceTransfers(routing, RedisStreamBus(redis_client, prefix), clock),
-            callbacks=callbacks,
-            timezone=settings.web.timezone,
+        sink = PlanningHistorySink(
+            SqlHistorySink(database.interactions), SqlHistory(database.engine), refresher
         )
-        app = build_web_app(
-            {"asterisk": ari_ok, "redis": redis_ok, "database": db_ok},
-            registry_metrics,
-            planning,
-            api_services,
+        _start_background(
+            stack,
+            stop_work,
+            {
+                "router": routing.run(stop_work),
+                "task-signals": signals.run(stop_work),
+                "history": run_history_consumer(history, sink, stop_work),
+                "callbacks": callbacks.run(stop_work, callback_feed),
+            },
         )
-        runner_web = web.AppRunner(app, access_log=None)
-        await runner_web.setup()
-        stack.push_async_callback(runner_web.cleanup)
-        site = web.TCPSite(runner_web, settings.web.host, settings.web.port)
-        try:
-            await site.start()
-        except OSError as exc:
-            raise DependencyUnavailable(
-                f"cannot listen on {settings.web.host}:{settings.web.port} ({exc.strerror}): "
-                "stop what uses it or set [web] port / CONTACTCORE_WEB__PORT"
-            ) from None
+
+        metrics = CollectorRegistry()
+        metrics.register(ControllerCollector(telephony))
+        api_services = _api_services(settings, database, redis_client, routing, callbacks, clock)
+        checks = _health_checks(settings, telephony, redis_client, database)
+        await _start_web(settings, stack, build_web_app(checks, metrics, planning, api_services))
 
         with _pid_file(pid_file):
             log.info(
                 "contactcore serving: web http://%s:%d, ARI %s app %s",
                 settings.web.host,
                 settings.web.port,
-                ari.url,
-                ari.app,
+                settings.ari.url,
+                settings.ari.app,
             )
             await stop.wait()
             log.info("stopping: no new calls; %d in progress", telephony.active_calls)
