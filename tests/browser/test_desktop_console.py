@@ -82,6 +82,8 @@ async def test_supervisor_closes_a_queue_and_desktop_and_routing_follow(
     # a chat waits in billing while the agent is not ready yet
     await env.routing.enqueue(TaskSpec(id="tk_waiting", channel="chat", queue="billing"))
     await expect(console.locator('tr[data-task-id="tk_waiting"]')).to_be_visible()
+    # the wallboard's day, in the centre's time zone (the API's)
+    await expect(console.locator("#board-day")).to_have_text("(today since 00:00 UTC)")
 
     billing = console.locator('#queues tr[data-queue="billing"]')
     await expect(billing.locator('[data-cell="status"]')).to_have_text("Open")

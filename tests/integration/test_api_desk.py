@@ -340,5 +340,7 @@ async def test_today_begins_at_midnight_in_the_centres_time_zone(
         midnight = local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
         board = (await call(env, "GET", "/api/v1/wallboard", sup))[1]
         assert board["since"] == midnight
+        assert board["timezone"] == "America/New_York"
         stats = (await call(env, "GET", f"/api/v1/agents/{aid}/stats", sup))[1]
         assert stats["since"] == midnight
+        assert stats["timezone"] == "America/New_York"

@@ -117,6 +117,7 @@ async def agent_stats(
     return s.AgentStatsOut(
         agent_id=agent_id,
         since=since,
+        timezone=zone.key,
         offered=count["task.offered"],
         accepted=count["task.accepted"],
         rejected=count["task.rejected"],
@@ -164,4 +165,4 @@ async def wallboard(
                 answered_in_sl=day.answered_in_sl,
             )
         )
-    return s.WallboardOut(since=since, queues=out)
+    return s.WallboardOut(since=since, timezone=zone.key, queues=out)

@@ -326,7 +326,8 @@ class WrapUpDoneOut(BaseModel):
 
 class AgentStatsOut(BaseModel):
     agent_id: str
-    since: float = Field(description="start of today (00:00 UTC), epoch seconds")
+    since: float = Field(description="start of today (midnight in timezone), epoch seconds")
+    timezone: str = Field(description="the centre's time zone ([web] timezone), IANA name")
     offered: int
     accepted: int
     rejected: int
@@ -349,7 +350,8 @@ class WallboardQueueOut(QueueOut):
 
 
 class WallboardOut(BaseModel):
-    since: float = Field(description="start of today (00:00 UTC), epoch seconds")
+    since: float = Field(description="start of today (midnight in timezone), epoch seconds")
+    timezone: str = Field(description="the centre's time zone ([web] timezone), IANA name")
     queues: list[WallboardQueueOut]
 
 

@@ -230,6 +230,7 @@ async function readAll() {
     api("GET", "/api/v1/audit?limit=20"),
   ]);
   fetchedAt = Date.now() / 1000;
+  document.getElementById("board-day").textContent = `(today since 00:00 ${board.timezone})`;
   queueNames = board.queues.map((q) => q.name);
   sync(document.getElementById("queues"), queueRows, board.queues, (q) => q.name, createQueueRow, updateQueueRow);
   const tasks = board.queues.flatMap((q) => q.tasks.map((t) => ({ ...t, queue: q.name })));
