@@ -5,14 +5,24 @@ every task. Routing calls take turns: ``--singles`` calls (3) that make a single
 each (their time is the latency of one routing decision: ``decision_ms``), then one call
 that makes up to ``--batch`` decisions atomically, as the router does under load (the
 default is the router's own batch, ``MATCH_LIMIT``; the call's time is
-``routing_call_ms``; the batched calls alone give ``decisions_per_s``). After each call
-the offers are accepted and finished (to free the agents again) in one pipelined round
-trip. Also reported: assignments per second counting everything (end to end), the raw
-PING round trip on the same connection for scale, and the time Redis itself spent in the
-engine's function calls (INFO commandstats, FCALL) per decision: less noisy than wall
-time on a shared machine. With ``--split`` that time is also read around each routing
-call, to give the routing part alone (two more round trips per call, outside the timed
-routing calls but inside the end-to-end time).
+``routing_call_ms``). After each routing call its offers are accepted (one call: the
+tasks are then assigned) and finished (one more call, to free the agents for the next
+tasks), each timed on its own. Figures, from the batched calls:
+
+- ``decisions_per_s``: routing decisions (offers) per second of routing calls;
+- ``assignments_per_s``: tasks offered *and accepted* per second of routing and accept
+  calls: an assignment is complete when the agent has accepted the offer;
+- ``full_cycle_per_s``: the same with the finish calls' time too (offer, accept,
+  finish: what one Redis sustains when every task is also completed at once).
+
+Also reported: everything over the whole run's wall time, single-decision calls included
+(``assignments_per_s_end_to_end``), the raw PING round trip on the same connection for
+scale, and the time Redis itself spent in the engine's function calls (INFO
+commandstats, FCALL) per decision: less noisy than wall time on a shared machine. With
+``--split`` that time is also read around each call, to give routing, accept and finish
+apart (more round trips, outside the timed calls but inside the end-to-end time).
+``--repeat N`` runs the whole benchmark N times (each on fresh keys) and prints every
+run and the median of each figure: on a shared machine one run is not a measurement.
 """
 
 from __future__ import annotations
@@ -23,8 +33,10 @@ import gc
 import json
 import random
 import statistics
+import sys
 import time
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,52 +118,72 @@ class Tally:
     call_ms: list[float] = field(default_factory=list)
     assigned: int = 0
     batched: int = 0
-    batch_s: float = 0.0
-    route_usec: float = 0.0
+    # time of the batched calls and of the accept and finish calls of their offers
+    route_s: float = 0.0
+    accept_s: float = 0.0
+    finish_s: float = 0.0
+    # Redis time of the engine's calls (with --split), all routing calls
+    usec: dict[str, float] = field(
+        default_factory=lambda: {"routing": 0.0, "accept": 0.0, "finish": 0.0}
+    )
 
 
 async def router(a: argparse.Namespace, client: aioredis.Redis, prefix: str, tally: Tally) -> None:
     """One routing loop: ``--singles`` single-decision calls, then a batched one, and so
-    on; after each call the offers are accepted and finished in one round trip."""
-    store = RedisRoutingStore(client, prefix)
-    clock = SystemClock()
-    svc = RoutingService(store, clock, match_limit=a.batch)
+    on; after each call its offers are accepted in one call, then finished in another."""
+    svc = RoutingService(RedisRoutingStore(client, prefix), SystemClock(), match_limit=a.batch)
     idle_rounds = 0
     turn = 0  # calls made in this round: singles first, then the batch
-    while tally.assigned < a.tasks and idle_rounds < 3:
-        if a.split:
-            before = (await fcall_usec(client))[1]
+
+    async def timed(part: str, call: Awaitable[Any]) -> tuple[Any, float]:
+        before = (await fcall_usec(client))[1] if a.split else 0.0
         t = time.perf_counter()
-        was_single = turn < a.singles
-        offers = await svc.route(limit=1 if was_single else a.batch)
+        out = await call
         dt = time.perf_counter() - t
         if a.split:
-            tally.route_usec += (await fcall_usec(client))[1] - before
+            tally.usec[part] += (await fcall_usec(client))[1] - before
+        return out, dt
+
+    while tally.assigned < a.tasks and idle_rounds < 3:
+        was_single = turn < a.singles
+        offers, route_dt = await timed("routing", svc.route(limit=1 if was_single else a.batch))
         turn = (turn + 1) % (a.singles + 1)
         if not offers:
             idle_rounds += 1
             continue
         idle_rounds = 0
-        if was_single:
-            tally.single_ms.append(dt * 1000)
-        else:
-            tally.call_ms.append(dt * 1000)
-            tally.batch_s += dt
-            tally.batched += len(offers)
+        pairs = [(o.task_id, o.agent_id) for o in offers]
+        _, accept_dt = await timed("accept", svc.accept_many(pairs))
+        _, finish_dt = await timed("finish", svc.finish_many(pairs))
         tally.assigned += len(offers)
-        pairs = [[o.task_id, o.agent_id] for o in offers]
-        now = clock.now()
-        await store.execute_many(
-            [("accept", now, {"offers": pairs}), ("finish", now, {"tasks": pairs})]
-        )
+        if was_single:
+            tally.single_ms.append(route_dt * 1000)
+            continue
+        tally.call_ms.append(route_dt * 1000)
+        tally.batched += len(offers)
+        tally.route_s += route_dt
+        tally.accept_s += accept_dt
+        tally.finish_s += finish_dt
+
+
+def per_s(n: int, seconds: float) -> float:
+    return n / seconds if seconds else 0.0
+
+
+def spread(values: list[float]) -> dict[str, Any]:
+    return {
+        "p50": pct(values, 50),
+        "p99": pct(values, 99),
+        "mean": statistics.fmean(values) if values else 0.0,
+        "calls": len(values),
+    }
 
 
 async def run(a: argparse.Namespace) -> dict[str, Any]:
     rnd = random.Random(a.seed)
     client = aioredis.Redis.from_url(a.redis_url)
     prefix = a.prefix or f"bench:{uuid.uuid4().hex[:10]}"
-    store = RedisRoutingStore(client, prefix)
-    svc = RoutingService(store, SystemClock(), match_limit=a.batch)
+    svc = RoutingService(RedisRoutingStore(client, prefix), SystemClock(), match_limit=a.batch)
     clients = [aioredis.Redis.from_url(a.redis_url) for _ in range(a.routers)]
     try:
         ping = await ping_rtt(client, 2000)
@@ -167,7 +199,8 @@ async def run(a: argparse.Namespace) -> dict[str, Any]:
         start = time.perf_counter()
         await asyncio.gather(*(router(a, c, prefix, tally) for c in clients))
         total_s = time.perf_counter() - start
-        assigned, single_ms, call_ms = tally.assigned, tally.single_ms, tally.call_ms
+        gc.unfreeze()
+        assigned, batched = tally.assigned, tally.batched
         calls1, usec1 = await fcall_usec(client)
         redis_side: dict[str, Any] = {
             "function_calls": calls1 - calls0,
@@ -175,10 +208,21 @@ async def run(a: argparse.Namespace) -> dict[str, Any]:
             "us_per_decision_all": (usec1 - usec0) / assigned if assigned else 0.0,
         }
         if a.split and assigned:
-            redis_side["us_per_decision_routing"] = tally.route_usec / assigned
-            redis_side["us_per_decision_accept_finish"] = (
-                usec1 - usec0 - tally.route_usec
-            ) / assigned
+            for part, usec in tally.usec.items():
+                redis_side[f"us_per_decision_{part}"] = usec / assigned
+        if a.routers == 1:
+            # the batched calls' own time
+            rates = {
+                "decisions_per_s": per_s(batched, tally.route_s),
+                "assignments_per_s": per_s(batched, tally.route_s + tally.accept_s),
+                "full_cycle_per_s": per_s(batched, tally.route_s + tally.accept_s + tally.finish_s),
+            }
+        else:
+            # several loops overlap: everything over the wall time of the whole run
+            every = per_s(assigned, total_s)
+            rates = dict.fromkeys(
+                ("decisions_per_s", "assignments_per_s", "full_cycle_per_s"), every
+            )
         return {
             "agents": a.agents,
             "skills": a.skills,
@@ -187,26 +231,10 @@ async def run(a: argparse.Namespace) -> dict[str, Any]:
             "batch": a.batch,
             "assigned": assigned,
             "routers": a.routers,
-            # one router: the batched calls' own time; several: everything, wall clock
-            "decisions_per_s": (
-                (tally.batched / tally.batch_s if tally.batch_s else 0.0)
-                if a.routers == 1
-                else (assigned / total_s if total_s else 0.0)
-            ),
-            "assignments_per_s_end_to_end": assigned / total_s if total_s else 0.0,
-            "decision_ms": {
-                "p50": pct(single_ms, 50),
-                "p99": pct(single_ms, 99),
-                "mean": statistics.fmean(single_ms) if single_ms else 0.0,
-                "calls": len(single_ms),
-            },
-            "routing_call_ms": {
-                "p50": pct(call_ms, 50),
-                "p99": pct(call_ms, 99),
-                "mean": statistics.fmean(call_ms) if call_ms else 0.0,
-                "calls": len(call_ms),
-                "decisions": tally.batched,
-            },
+            **rates,
+            "assignments_per_s_end_to_end": per_s(assigned, total_s),
+            "decision_ms": spread(tally.single_ms),
+            "routing_call_ms": spread(tally.call_ms) | {"decisions": batched},
             "redis_ping_ms": ping,
             "redis_function_time": redis_side,
             "setup_s": setup_s,
@@ -215,6 +243,47 @@ async def run(a: argparse.Namespace) -> dict[str, Any]:
         for c in clients:
             await c.aclose()
         await cleanup(client, prefix)
+
+
+MEDIAN_OF = (
+    ("decisions_per_s",),
+    ("assignments_per_s",),
+    ("full_cycle_per_s",),
+    ("assignments_per_s_end_to_end",),
+    ("decision_ms", "p50"),
+    ("decision_ms", "p99"),
+    ("routing_call_ms", "p99"),
+    ("redis_ping_ms", "p99_ms"),
+    ("redis_function_time", "us_per_decision_all"),
+)
+
+
+def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median (and the range) of the main figures over several runs."""
+    out: dict[str, Any] = {}
+    for path in MEDIAN_OF:
+        values = []
+        for r in runs:
+            v: Any = r
+            for k in path:
+                v = v[k]
+            values.append(float(v))
+        out[".".join(path)] = {
+            "median": statistics.median(values),
+            "min": min(values),
+            "max": max(values),
+        }
+    return out
+
+
+async def repeated(a: argparse.Namespace) -> dict[str, Any]:
+    if a.repeat == 1:
+        return await run(a)
+    runs = []
+    for i in range(a.repeat):
+        runs.append(await run(a))
+        print(f"acd_bench: run {i + 1}/{a.repeat} done", file=sys.stderr, flush=True)
+    return {"runs": runs, "summary": summary(runs)}
 
 
 async def cleanup(client: aioredis.Redis, prefix: str) -> None:
@@ -262,9 +331,17 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         "default batch, about 850 of them in a run, for a p99 of decision_ms)",
     )
     p.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run the whole benchmark N times on fresh keys; prints every run and the "
+        "median, minimum and maximum of each main figure (default: 1)",
+    )
+    p.add_argument(
         "--split",
         action="store_true",
-        help="also read Redis time around each routing call (one router only)",
+        help="also read Redis time around each routing, accept and finish call, to give "
+        "their parts of us_per_decision (one router only)",
     )
     args = p.parse_args(argv)
     if args.split and args.routers != 1:
@@ -274,6 +351,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         )
     if args.routers < 1:
         p.error("--routers must be at least 1")
+    if args.repeat < 1:
+        p.error("--repeat must be at least 1")
+    if args.repeat > 1 and args.prefix:
+        p.error("--prefix names the keys of one run: leave it out with --repeat")
     return args
 
 
@@ -283,7 +364,7 @@ def print_json(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    return print_json(asyncio.run(run(parse(argv))))
+    return print_json(asyncio.run(repeated(parse(argv))))
 
 
 if __name__ == "__main__":
