@@ -560,3 +560,43 @@ async def test_reopened_queue_and_shared_settings_after_changes(
     await svc.update_agent(AgentConfig(id="b", skills={"billing": 6}))
     (o2,) = await svc.route()
     assert (o2.task_id, o2.agent_id) == ("t1", "b")
+
+
+async def test_tasks_nobody_can_take_do_not_block_those_behind_them(
+    svc: RoutingService, clock: ManualClock, client: aioredis.Redis, store: RedisRoutingStore
+) -> None:
+    """Forty callers who need a language nobody speaks wait at the head of a queue; the
+    caller behind them whom a free agent can serve is offered in the same routing call,
+    and the forty cost one search, not forty."""
+    await svc.put_queue(QueueConfig(id="q"))
+    await svc.login(AgentConfig(id="ann", skills={"en": 5}), Presence.AVAILABLE)
+    for i in range(40):
+        await svc.enqueue(voice(f"fi{i:02d}", skills={"fi": 3}))
+        clock.advance(1)
+    await svc.enqueue(voice("en1", skills={"en": 1}))
+    res = await store.execute("match", clock.now(), {"limit": 8})
+    assert [o[:2] for o in res["offers"]] == [["en1", "ann"]]
+    assert res["examined"] == 2  # one search for the first "fi" caller, one for "en1"
+    assert res["skipped"] == 39
+    # the forty keep their places
+    stats = {q.queue_id: q for q in await svc.live_numbers()}
+    assert [p.task_id for p in stats["q"].tasks] == [f"fi{i:02d}" for i in range(40)]
+
+
+async def test_a_task_refused_by_one_agent_is_searched_for_on_its_own(
+    svc: RoutingService, clock: ManualClock
+) -> None:
+    """A task with refusals is never skipped on the strength of another task's failed
+    search (its own exclusions differ), and a failed search with refusals never marks
+    the others."""
+    await svc.put_queue(QueueConfig(id="q", skills={"s": 1}))
+    await svc.login(AgentConfig(id="ann", skills={"s": 5}), Presence.AVAILABLE)
+    await svc.enqueue(voice("t1"))
+    clock.advance(1)
+    await svc.enqueue(voice("t2"))
+    [first] = await svc.route()
+    assert (first.task_id, first.agent_id) == ("t1", "ann")
+    await svc.reject("t1", "ann")
+    # t1 (refused by ann) finds nobody; t2, same requirements, still goes to ann
+    offers = await svc.route()
+    assert [(o.task_id, o.agent_id) for o in offers] == [("t2", "ann")]

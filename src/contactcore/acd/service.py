@@ -121,7 +121,7 @@ class RoutingService:
         priority_rules: PriorityRules | None = None,
         durable_channels: Iterable[str] = DURABLE_CHANNELS,
         match_limit: int = MATCH_LIMIT,
-        scan: int = 32,
+        scan: int = 256,
     ) -> None:
         self.store = store
         self.clock = clock

@@ -439,6 +439,96 @@ local function consider(aid, L, since, a)
     runner = {aid = aid, level = L, since = since, k1 = k1}
   end
 end
+-- The general search: several required skills, or least_occupied. Candidates come from
+-- one required skill's index, the one with the fewest agents filed at its level or above
+-- (every winner has every required skill, so any one of them holds all candidates);
+-- the others are checked against the cached agent. "None filed" for any skill: nobody.
+local function primary_skill(ch, req)
+  local byc = IX[ch]
+  local ps, pl, pn = nil, nil, nil
+  for _, r in ipairs(req) do
+    local bands = byc[r[1]]
+    if not bands then return nil end
+    local n = 0
+    for L = r[2], 10 do
+      local l = bands[L]
+      if l then n = n + l.n - l.nb end
+    end
+    if n <= 0 then return nil end
+    if not pn or n < pn then ps, pl, pn = r[1], r[2], n end
+  end
+  return ps, pl
+end
+-- After the winner is known, candidates are still counted up to this many seen, so that
+-- "eligible" is exact for all but the largest lists.
+local COUNT_MAX = 64
+-- Longest idle and least occupied visit the candidates in idle order across levels (a
+-- merge of the level lists, each in idle order): longest idle is decided by the first
+-- two who have every skill; least occupied once two with nothing in hand are found (none
+-- can come before them), otherwise when the list ends. Best skill visits the levels from
+-- the top, each in idle order, and stops when no level left can reach the runner-up's
+-- sum. Past "scan" candidates the best of those seen wins (eligible_exact false); until
+-- somebody is found the search goes on.
+local function find_general(ch, req, strategy, excl, scan, since, blk, hasx)
+  local ps, pl = primary_skill(ch, req)
+  if not ps then return nil, nil, 0, true end
+  local bands = IX[ch][ps]
+  local others = 0
+  for _, r in ipairs(req) do if r[1] ~= ps then others = others + 10 end end
+  local eligible, seen, decided = 0, 0, false
+  local first = req[1][1]
+  local function visit(aid, L)
+    if blk[aid] or (hasx and excl[aid]) then return false end
+    seen = seen + 1
+    local a = AG[aid]
+    if skills_ok(a, req) then
+      eligible = eligible + 1
+      if not decided then
+        -- the level shown is that of the first required skill, whichever index was read
+        if ps ~= first then L = tonumber(a.skills[first] or 1) end
+        consider(aid, L, since[aid], a)
+      end
+    end
+    return true
+  end
+  if strategy == 'best_skill' then
+    for L = 10, pl, -1 do
+      if runner and L + others < -runner.k1 then decided = true end
+      local l = bands[L]
+      local aid = l and l.head
+      while aid do
+        if visit(aid, L) and best and seen >= (decided and COUNT_MAX or scan) then
+          return best, runner, eligible, false
+        end
+        aid = l.nx[aid]
+      end
+    end
+    return best, runner, eligible, true
+  end
+  local cur = {}
+  for L = pl, 10 do
+    local l = bands[L]
+    if l and l.head then cur[L] = l.head end
+  end
+  while true do
+    local bl, bs, baid = nil, nil, nil
+    for L, aid in pairs(cur) do
+      local s = since[aid]
+      if not bl or s < bs or (s == bs and aid < baid) then bl, bs, baid = L, s, aid end
+    end
+    if not bl then return best, runner, eligible, true end
+    cur[bl] = bands[bl].nx[baid]
+    if visit(baid, bl) then
+      if not decided and runner and (strategy ~= 'least_occupied' or runner.k1 <= 0) then
+        decided = true
+      end
+      -- nobody found yet: read on to the end, so that no task starves behind the cap
+      if best and seen >= (decided and COUNT_MAX or scan) then
+        return best, runner, eligible, false
+      end
+    end
+  end
+end
 local function find_agent(ch, req, strategy, excl, scan)
   local ps, pl = req[1][1], req[1][2]
   best, runner = nil, nil
@@ -497,25 +587,7 @@ local function find_agent(ch, req, strategy, excl, scan)
     end
     return best, runner, eligible, true
   end
-  -- up to "scan" candidates that are not blocked or excluded, in level order
-  local eligible, seen = 0, 0
-  for L = 10, pl, -1 do
-    local l = bands[L]
-    local aid = l and l.head
-    while aid do
-      if not (blk[aid] or (hasx and excl[aid])) then
-        seen = seen + 1
-        local a = AG[aid]
-        if skills_ok(a, req) then
-          eligible = eligible + 1
-          consider(aid, L, since[aid], a)
-        end
-        if seen >= scan then return best, runner, eligible, false end
-      end
-      aid = l.nx[aid]
-    end
-  end
-  return best, runner, eligible, true
+  return find_general(ch, req, strategy, excl, scan, since, blk, hasx)
 end
 
 local function why(strategy, w, ws, r, rs)
@@ -708,7 +780,7 @@ local function offer(tid, t, q, cfg, best, runner, eligible, exact, step, req)
   local ch = t.ch
   local timeout = tonumber(cfg.offer_timeout or 20)
   local wait = now - tonumber(t.enq)
-  local required = req.json or required_json(req)
+  local required = req.json
   local strategy = cfg.strategy or 'longest_idle'
   local ws, ru, rs = ms(best.since), '', nil
   if runner then
@@ -754,6 +826,13 @@ local function routing_fields(tid)
   return {st = v[1], ch = v[2], enq = v[3], prio = v[4], sk = v[5], nrej = v[6]}
 end
 
+-- Requirements (channel and skill levels after relaxation) that found nobody in this
+-- matching call: agents only get busier during a call, so every later task with the same
+-- requirements and no refusals is skipped without a search (no head-of-line blocking by
+-- a class of tasks nobody can take now). Reset by every match.
+local FAILED = {}
+
+-- nil: nobody can take it now (and true when that was known without a search)
 local function try_route(tid, q, cfg, scan)
   local t = routing_fields(tid)
   if not t or t.st ~= 'waiting' then
@@ -762,7 +841,13 @@ local function try_route(tid, q, cfg, scan)
   end
   local wait = now - tonumber(t.enq)
   local step, req = requirements(cfg, t, wait)
+  if not req.json then req.json = required_json(req) end -- a task's own list: made here
   local nrej = tonumber(t.nrej or '0')
+  local class = nil
+  if nrej == 0 then
+    class = t.ch .. '|' .. req.json
+    if FAILED[class] then return nil, true end
+  end
   local excl = EMPTY
   if nrej > 0 then
     excl = {}
@@ -771,7 +856,10 @@ local function try_route(tid, q, cfg, scan)
     for _, x in ipairs(rcall('ZRANGEBYSCORE', k_rejected(tid), since, '+inf')) do excl[x] = true end
   end
   local best, runner, eligible, exact = find_agent(t.ch, req, cfg.strategy or 'longest_idle', excl, scan)
-  if not best then return nil end
+  if not best then
+    if class then FAILED[class] = true end
+    return nil
+  end
   return offer(tid, t, q, cfg, best, runner, eligible, exact, step, req)
 end
 
@@ -900,6 +988,10 @@ function C.match()
   local scan = tonumber(args.scan or 32)
   local look = tonumber(args.lookahead or 16)
   local maxexam = tonumber(args.max_examined or (limit * 4 + 64))
+  -- tasks stepped over without a search (their requirements found nobody in this call)
+  local maxskip = tonumber(args.max_skipped or 512)
+  local skips = 0
+  FAILED = {}
   queue_heads()
   -- k-way merge in score order. Queues are opened in the order of their head from QH
   -- without changing it ("front": a min-heap of QH's indices, a node's children pushed
@@ -937,15 +1029,21 @@ function C.match()
     end
     local h = opened[1]
     if not h then break end
-    examined = examined + 1
     -- an offered or stale task leaves the kept head (drop_from_queue) and the next one
     -- takes its place; a task left behind is stepped over
-    local res = try_route(h.b.e[h.pos][1], h.q, h.cfg, scan)
-    if res then
-      decisions[#decisions + 1] = res
-    elseif res == nil then
+    local res, known = try_route(h.b.e[h.pos][1], h.q, h.cfg, scan)
+    if known then
+      skips = skips + 1
       h.pos = h.pos + 1
-      h.skipped = h.skipped + 1
+      if skips >= maxskip then break end
+    else
+      examined = examined + 1
+      if res then
+        decisions[#decisions + 1] = res
+      elseif res == nil then
+        h.pos = h.pos + 1
+        h.skipped = h.skipped + 1
+      end
     end
     if h.skipped < look and (h.pos <= #h.b.e or qb_more(h.q, h.b)) then
       heap_down(opened, 1, olt)
@@ -966,7 +1064,7 @@ function C.match()
   for _, q in ipairs(dirty) do
     if #QB[q].e == 0 then heap_take(QH, QPOS[q], qlt, qmoved); QPOS[q] = nil end
   end
-  return {offers = decisions, examined = examined}
+  return {offers = decisions, examined = examined, skipped = skips}
 end
 
 function C.put_queue()
