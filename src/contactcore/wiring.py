@@ -52,6 +52,12 @@ def acd_queue(record: QueueRecord) -> QueueConfig:
         fields["service_level_s"] = float(c["service_level"]["seconds"])
     if c.get("max_wait_seconds"):
         fields["max_wait_s"] = float(c["max_wait_seconds"])
+    if "max_wait_action" in c:
+        fields["max_wait_action"] = c["max_wait_action"]
+    if "reoffer_after_seconds" in c:
+        fields["reoffer_after_s"] = float(c["reoffer_after_seconds"])
+    if "aging_seconds_per_point" in c:
+        fields["aging_s_per_point"] = float(c["aging_seconds_per_point"])
     return QueueConfig(**fields)
 
 

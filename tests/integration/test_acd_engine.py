@@ -23,7 +23,7 @@ from contactcore.acd.model import (
 )
 from contactcore.acd.service import RoutingService
 from contactcore.adapters.redis.routing_store import RedisRoutingStore
-from contactcore.errors import Conflict
+from contactcore.errors import Conflict, InvalidInput
 from contactcore.testing.acd_fakes import ManualClock
 
 pytestmark = pytest.mark.integration
@@ -600,3 +600,170 @@ async def test_a_task_refused_by_one_agent_is_searched_for_on_its_own(
     # t1 (refused by ann) finds nobody; t2, same requirements, still goes to ann
     offers = await svc.route()
     assert [(o.task_id, o.agent_id) for o in offers] == [("t2", "ann")]
+
+
+async def test_overflow_never_goes_round_in_circles(
+    svc: RoutingService, clock: ManualClock, client: aioredis.Redis, store: RedisRoutingStore
+) -> None:
+    """A overflows to B and B to A: a task goes from A to B once, and stays there."""
+    for q, to in (("A", "B"), ("B", "A")):
+        await svc.put_queue(
+            QueueConfig(id=q, relaxation=(RelaxationStep(after_s=10, overflow_to=to),))
+        )
+    await svc.enqueue(voice("t", queue="A"))
+    for _ in range(6):
+        clock.advance(11)
+        await svc.tick()
+    moves = [
+        (e["payload"]["from_queue"], e["queue_id"])
+        for e in await events(client, store)
+        if e["type"] == "task.overflowed"
+    ]
+    assert moves == [("A", "B")]
+    stats = {s.queue_id: s.waiting for s in await svc.live_numbers()}
+    assert stats == {"A": 0, "B": 1}
+
+
+async def test_overflow_waits_for_a_target_that_is_open_and_takes_the_channel(
+    svc: RoutingService, clock: ManualClock
+) -> None:
+    await svc.put_queue(QueueConfig(id="voice_only"))
+    await svc.put_queue(QueueConfig(id="later", channels=("chat",), open=False))
+    for q, to in (("c", "voice_only"), ("d", "later")):
+        await svc.put_queue(
+            QueueConfig(
+                id=q, channels=("chat",), relaxation=(RelaxationStep(after_s=5, overflow_to=to),)
+            )
+        )
+    await svc.enqueue(TaskSpec(id="c1", channel="chat", queue="c"))
+    await svc.enqueue(TaskSpec(id="d1", channel="chat", queue="d"))
+    clock.advance(6)
+    await svc.tick()
+    waiting = {s.queue_id: [t.task_id for t in s.tasks] for s in await svc.live_numbers()}
+    assert waiting["c"] == ["c1"]  # a voice-only queue takes no chat
+    assert waiting["d"] == ["d1"]  # closed
+    await svc.set_queue_open("later", True)
+    clock.advance(31)  # tried again after 30 s
+    await svc.tick()
+    waiting = {s.queue_id: [t.task_id for t in s.tasks] for s in await svc.live_numbers()}
+    assert (waiting["d"], waiting["later"], waiting["c"]) == ([], ["d1"], ["c1"])
+
+
+async def test_a_task_is_moved_only_into_an_open_queue_that_takes_its_channel(
+    svc: RoutingService,
+) -> None:
+    await svc.put_queue(QueueConfig(id="q", channels=("voice", "chat")))
+    await svc.put_queue(QueueConfig(id="closed", open=False))
+    await svc.put_queue(QueueConfig(id="chats", channels=("chat",)))
+    await svc.enqueue(voice("t1"))
+    with pytest.raises(Conflict, match="queue_closed"):
+        await svc.move_task("t1", "closed")
+    with pytest.raises(InvalidInput, match="channel_not_taken"):
+        await svc.move_task("t1", "chats")
+    stats = {s.queue_id: s.waiting for s in await svc.live_numbers()}
+    assert stats == {"q": 1, "closed": 0, "chats": 0}
+
+
+async def test_max_wait_reaches_tasks_that_come_back_with_an_older_enqueued_time(
+    svc: RoutingService, clock: ManualClock, client: aioredis.Redis, store: RedisRoutingStore
+) -> None:
+    """A callback keeps the caller's enqueued-at, and a task put back keeps its own: each is
+    still told once that it reached the maximum wait, after later ones were."""
+    await svc.put_queue(QueueConfig(id="q", skills={"rare": 5}, max_wait_s=100))
+    await svc.put_queue(QueueConfig(id="other", skills={"rare": 5}))
+    start = clock.now()
+    await svc.enqueue(voice("old", queue="other"))
+    clock.advance(50)
+    await svc.enqueue(voice("new"))
+    clock.advance(60)
+    await svc.tick()  # "new" has waited 60 s: nothing yet
+    clock.advance(50)
+    await svc.tick()  # "new" has waited 110 s
+    await svc.move_task("old", "q")  # waited 160 s already
+    await svc.enqueue(voice("cb", enqueued_at=start - 10))
+    await svc.tick()
+    clock.advance(1)
+    await svc.tick()
+    notified = [
+        e["task_id"] for e in await events(client, store) if e["type"] == "task.max_wait_reached"
+    ]
+    assert notified == ["new", "old", "cb"] or notified == ["new", "cb", "old"]
+    assert sorted(notified) == sorted(set(notified))  # once each
+
+
+async def test_a_refused_offer_is_no_departure_for_the_wait_estimate(
+    svc: RoutingService, clock: ManualClock
+) -> None:
+    await svc.put_queue(QueueConfig(id="q", reoffer_after_s=0))
+    await svc.login(AgentConfig(id="a"), Presence.AVAILABLE)
+    for i in range(3):
+        await svc.enqueue(voice(f"t{i}"))
+    for _ in range(6):  # six offers of t0, each refused: nobody was served
+        (o,) = await svc.route(limit=1)
+        assert o.task_id == "t0"
+        clock.advance(10)
+        await svc.reject("t0", "a")
+        clock.advance(1)
+    stats = (await svc.live_numbers())[0]
+    assert stats.ewt_method != "departure-gap"
+    assert [t.task_id for t in stats.tasks] == ["t0", "t1", "t2"]
+
+
+async def test_an_agent_who_logs_out_with_work_in_hand_is_gone_when_it_is_done(
+    svc: RoutingService, clock: ManualClock, client: aioredis.Redis, store: RedisRoutingStore
+) -> None:
+    await svc.put_queue(QueueConfig(id="q", channels=("voice", "chat"), wrapup_s=30))
+    caps = {"voice": 1, "chat": 2}
+    await svc.login(AgentConfig(id="ann", capacity=caps), Presence.AVAILABLE)
+    await svc.login(AgentConfig(id="bob", capacity=caps), Presence.AVAILABLE)
+    await svc.enqueue(TaskSpec(id="c1", channel="chat", queue="q"))
+    await svc.enqueue(TaskSpec(id="c2", channel="chat", queue="q"))
+    offers = {o.agent_id: o.task_id for o in await svc.route()}
+    for agent, task in offers.items():
+        await svc.accept(task, agent)
+        await svc.set_presence(agent, Presence.OFFLINE)
+    assert sorted(a.agent_id for a in await svc.live_agents()) == ["ann", "bob"]  # work in hand
+    # ann finishes (and wraps up); bob logs in again before he has finished
+    await svc.finish(offers["ann"], "ann")
+    await svc.login(AgentConfig(id="bob", capacity=caps))
+    clock.advance(31)
+    await svc.tick()
+    agents = {a.agent_id: a for a in await svc.live_agents()}
+    assert list(agents) == ["bob"]
+    assert agents["bob"].presence is Presence.NOT_READY
+    logouts = [e["agent_id"] for e in await events(client, store) if e["type"] == "agent.logout"]
+    assert logouts == ["ann"]
+
+
+async def test_tasks_waiting_without_timers_get_them_at_the_next_tick(
+    svc: RoutingService, clock: ManualClock, client: aioredis.Redis, store: RedisRoutingStore
+) -> None:
+    """Tasks left waiting by an engine that kept no timers (an upgrade) still overflow."""
+    await svc.put_queue(QueueConfig(id="general"))
+    await svc.put_queue(
+        QueueConfig(id="q", skills={"rare": 5},
+                    relaxation=(RelaxationStep(after_s=60, overflow_to="general"),))
+    )  # fmt: skip
+    await svc.enqueue(voice("t1"))
+    await client.delete(store.keys.key("timers"), store.keys.key("timers_armed"))
+    clock.advance(61)
+    assert (await svc.tick())["waits"] == 1
+    stats = {s.queue_id: [t.task_id for t in s.tasks] for s in await svc.live_numbers()}
+    assert stats == {"general": ["t1"], "q": []}
+
+
+async def test_a_changed_overflow_delay_applies_to_the_tasks_already_waiting(
+    svc: RoutingService, clock: ManualClock
+) -> None:
+    await svc.put_queue(QueueConfig(id="general"))
+    slow = QueueConfig(
+        id="q", skills={"rare": 5}, relaxation=(RelaxationStep(after_s=600, overflow_to="general"),)
+    )
+    await svc.put_queue(slow)
+    await svc.enqueue(voice("t1"))
+    clock.advance(61)
+    assert (await svc.tick())["waits"] == 0
+    await svc.put_queue(
+        slow.model_copy(update={"relaxation": (RelaxationStep(after_s=60, overflow_to="general"),)})
+    )
+    assert (await svc.tick())["waits"] == 1

@@ -262,7 +262,10 @@ async def _random_history(
             await svc.set_priority(rnd.choice(sorted(waiting)), rnd.choice((-5, 0, 10, 20)))
         elif op < 0.84 and waiting:
             tid = rnd.choice(sorted(waiting))
-            target = rnd.choice([q for q in queues if q not in closed] or [waiting[tid]])
+            open_queues = [q for q in queues if q not in closed]
+            if not open_queues:
+                continue  # a task is moved only into an open queue
+            target = rnd.choice(open_queues)
             await svc.move_task(tid, target)
             waiting[tid] = where[tid] = target
         elif op < 0.9 and waiting:

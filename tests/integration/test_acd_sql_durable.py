@@ -11,13 +11,21 @@ import redis.asyncio as aioredis
 from sqlalchemy import func, select
 
 from contactcore.acd.history import run_history_consumer
-from contactcore.acd.model import AgentConfig, Presence, QueueConfig, TaskSpec
+from contactcore.acd.model import (
+    AgentConfig,
+    MaxWaitAction,
+    Presence,
+    QueueConfig,
+    RelaxationStep,
+    TaskSpec,
+)
 from contactcore.acd.service import RoutingService
 from contactcore.adapters.db import Database, open_database, upgrade
 from contactcore.adapters.db.routing_store import SqlHistorySink, SqlRoutingDurableStore
 from contactcore.adapters.db.tables import interaction_events
 from contactcore.adapters.redis.routing_store import RedisRoutingStore
 from contactcore.adapters.redis.stream import RedisStreamSource, parse_entry
+from contactcore.errors import ContactcoreError
 from contactcore.testing.acd_fakes import ManualClock
 
 pytestmark = pytest.mark.integration
@@ -127,3 +135,49 @@ async def test_history_consumer_writes_the_stream_to_sql_once(
 
 def parse_all(entries: list[tuple[bytes, dict[bytes, bytes]]]) -> list[tuple[str, Any]]:
     return [parse_entry(eid, fields) for eid, fields in entries]
+
+
+async def test_live_changes_and_timers_reach_the_durable_store(
+    db: Database, redis_url: str, redis_prefix: str
+) -> None:
+    """A priority change, a move, an overflow and a withdrawal at the maximum wait are in
+    SQL too, so a rebuild does not bring back the old state; a batch of accepts of which
+    one is refused still records the others."""
+    ann = await db.agents.create("Ann", "ann", capacities={"chat": 3}, skills={})
+    clock = ManualClock()
+    durable = SqlRoutingDurableStore(db.agents, db.sessions, db.tasks, clock)
+    client = aioredis.Redis.from_url(redis_url)
+    svc = RoutingService(RedisRoutingStore(client, redis_prefix), clock, durable=durable)
+    chat = ("chat",)
+    await svc.put_queue(QueueConfig(id="q", channels=chat, skills={"rare": 1}))
+    await svc.put_queue(QueueConfig(id="r", channels=chat, skills={"rare": 1}))
+    await svc.put_queue(
+        QueueConfig(id="o", channels=chat, skills={"rare": 1},
+                    relaxation=(RelaxationStep(after_s=60, overflow_to="r"),))
+    )  # fmt: skip
+    await svc.put_queue(
+        QueueConfig(id="m", channels=chat, skills={"rare": 1}, max_wait_s=30,
+                    max_wait_action=MaxWaitAction.WITHDRAW)
+    )  # fmt: skip
+    await svc.put_queue(QueueConfig(id="open", channels=chat))
+    for tid, q in (("p", "q"), ("mv", "q"), ("ov", "o"), ("mw", "m")):
+        await svc.enqueue(TaskSpec(id=tid, channel="chat", queue=q))
+    await svc.set_priority("p", 7.5)
+    await svc.move_task("mv", "r")
+    clock.advance(61)
+    assert (await svc.tick())["waits"] == 2
+    tasks = {t["id"]: t for t in await durable.list_tasks()}
+    assert set(tasks) == {"p", "mv", "ov"}  # "mw" was withdrawn at its maximum wait
+    assert tasks["p"]["priority"] == 7.5
+    assert (tasks["mv"]["queue"], tasks["ov"]["queue"]) == ("r", "r")
+
+    await svc.login(AgentConfig(id=ann.id, capacity={"chat": 3}), Presence.AVAILABLE)
+    for tid in ("c1", "c2"):
+        await svc.enqueue(TaskSpec(id=tid, channel="chat", queue="open"))
+    offers = await svc.route()
+    assert sorted(o.task_id for o in offers) == ["c1", "c2"]
+    with pytest.raises(ContactcoreError, match="not_offered"):
+        await svc.accept_many([("c1", ann.id), ("p", ann.id), ("c2", ann.id)])
+    tasks = {t["id"]: t for t in await durable.list_tasks()}
+    assert (tasks["c1"]["state"], tasks["c2"]["state"]) == ("assigned", "assigned")
+    await client.aclose()

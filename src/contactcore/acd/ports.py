@@ -58,6 +58,13 @@ class RoutingDurableStore(Protocol):
         """The task is now in the agent's hands (state "assigned", agent_id set)."""
         ...
 
+    async def update_task(
+        self, task_id: str, *, queue: str | None = None, priority: float | None = None
+    ) -> None:
+        """A waiting task moved to another queue or given another priority (a live change
+        or an overflow); a task the store does not hold (voice) is left alone."""
+        ...
+
     async def delete_task(self, task_id: str) -> None: ...
 
     async def list_tasks(self) -> list[dict[str, Any]]: ...

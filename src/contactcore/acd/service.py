@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from contactcore.acd.model import (
@@ -67,6 +67,28 @@ def _check(result: Any, **ids: str) -> Any:
         err.error_id = f"acd.{code}"
         raise err
     return result
+
+
+async def _each(
+    pairs: Sequence[tuple[str, str]],
+    results: Sequence[Any],
+    record: Callable[[str, str, dict[str, Any]], Awaitable[None]],
+) -> None:
+    """Record every (task, agent) the engine took, then raise its first refusal, if any.
+
+    Stopping at the first refusal would leave the later ones done in Redis but not in
+    SQL, and a rebuild would route them again.
+    """
+    first: ContactcoreError | None = None
+    for (task_id, agent_id), res in zip(pairs, results, strict=True):
+        try:
+            _check(res, task_id=task_id, agent_id=agent_id)
+        except ContactcoreError as exc:
+            first = first or exc
+            continue
+        await record(task_id, agent_id, res)
+    if first is not None:
+        raise first
 
 
 def queue_doc(q: QueueConfig) -> dict[str, Any]:
@@ -153,12 +175,13 @@ class RoutingService:
         """Log in (or update) an agent; it stays logged in across Redis restarts."""
         doc = agent_doc(agent, presence, reason)
         await self._run("put_agent", {"agent": doc}, agent_id=agent.id)
-        if presence is not Presence.NOT_READY or reason:
-            await self._run(
-                "presence",
-                {"agent": agent.id, "presence": str(presence), "reason": reason},
-                agent_id=agent.id,
-            )
+        # also for an agent still known to the router (one who logged out with work in
+        # hand): the presence asked for is the one it gets
+        await self._run(
+            "presence",
+            {"agent": agent.id, "presence": str(presence), "reason": reason},
+            agent_id=agent.id,
+        )
         if self.durable is not None:
             await self.durable.save_agent(doc)
         log.info("agent %s logged in as %s", agent.id, presence)
@@ -237,9 +260,15 @@ class RoutingService:
 
     async def set_priority(self, task_id: str, priority: float) -> None:
         await self._run("set_priority", {"task": task_id, "priority": priority}, task_id=task_id)
+        if self.durable is not None:
+            await self.durable.update_task(task_id, priority=priority)
 
     async def move_task(self, task_id: str, queue_id: str) -> None:
+        """Move a waiting task to another queue (open, and taking the task's channel); it
+        keeps its enqueued-at and priority."""
         await self._run("move", {"task": task_id, "queue": queue_id}, task_id=task_id)
+        if self.durable is not None:
+            await self.durable.update_task(task_id, queue=queue_id)
 
     # ---------------------------------------------------------------- routing
     async def route(self, limit: int | None = None) -> list[Offer]:
@@ -248,21 +277,40 @@ class RoutingService:
         return [Offer(task_id=t, agent_id=a, queue_id=q, channel=c) for t, a, q, c in res["offers"]]
 
     async def tick(self) -> dict[str, int]:
-        """Time-driven changes: offers timed out (RONA), wrap-ups over, overflow, max wait."""
-        out: dict[str, int] = await self._run("tick", {})
-        return out
+        """Time-driven changes: offers timed out (RONA), wrap-ups over, overflow, max wait.
+
+        Returns how many of each; overflows and withdrawals of durable tasks are written
+        to the durable store too.
+        """
+        out = await self._run("tick", {})
+        if self.durable is not None:
+            # (Lua's JSON writes an empty list as {})
+            for task_id, queue_id, channel in out.get("overflowed") or ():
+                if channel in self.durable_channels:
+                    await self.durable.update_task(task_id, queue=queue_id)
+            for task_id, channel in out.get("withdrawn") or ():
+                if channel in self.durable_channels:
+                    await self.durable.delete_task(task_id)
+        return {k: int(out[k]) for k in ("rona", "wrapups", "waits")}
 
     async def accept(self, task_id: str, agent_id: str) -> None:
         await self.accept_many([(task_id, agent_id)])
 
     async def accept_many(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """Accept several offers; each is its own decision.
+
+        The ones the engine took are recorded durably even when another was refused;
+        the first refusal is raised after that.
+        """
         results = await self.store.execute(
             "accept", self.clock.now(), {"offers": [list(p) for p in pairs]}
         )
-        for (task_id, agent_id), res in zip(pairs, results, strict=True):
-            _check(res, task_id=task_id, agent_id=agent_id)
+
+        async def assigned(task_id: str, agent_id: str, res: dict[str, Any]) -> None:
             if self.durable is not None and res.get("channel") in self.durable_channels:
                 await self.durable.assign_task(task_id, agent_id)
+
+        await _each(pairs, results, assigned)
 
     async def reject(self, task_id: str, agent_id: str, reason: str = "rejected") -> None:
         await self._run(
@@ -285,13 +333,17 @@ class RoutingService:
         await self.finish_many([(task_id, agent_id)])
 
     async def finish_many(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """Finish several tasks; as ``accept_many``, a refusal is raised after the others
+        are recorded."""
         results = await self.store.execute(
             "finish", self.clock.now(), {"tasks": [list(p) for p in pairs]}
         )
-        for (task_id, agent_id), res in zip(pairs, results, strict=True):
-            _check(res, task_id=task_id, agent_id=agent_id)
+
+        async def finished(task_id: str, _agent_id: str, _res: dict[str, Any]) -> None:
             if self.durable is not None:
                 await self.durable.delete_task(task_id)
+
+        await _each(pairs, results, finished)
 
     async def run(self, stop: asyncio.Event, tick_s: float = 0.2, idle_s: float = 0.05) -> None:
         """A router: batches of decisions while there are any, timers every ``tick_s``.

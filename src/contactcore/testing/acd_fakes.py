@@ -34,6 +34,15 @@ class InMemoryDurableStore:
         if task_id in self.tasks:
             self.tasks[task_id] |= {"state": "assigned", "agent_id": agent_id}
 
+    async def update_task(
+        self, task_id: str, *, queue: str | None = None, priority: float | None = None
+    ) -> None:
+        if task_id in self.tasks:
+            if queue is not None:
+                self.tasks[task_id]["queue"] = queue
+            if priority is not None:
+                self.tasks[task_id]["priority"] = priority
+
     async def delete_task(self, task_id: str) -> None:
         self.tasks.pop(task_id, None)
 

@@ -9,6 +9,7 @@ priority, skills, customer, attributes, the agent holding it) go in ``tasks.data
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -113,21 +114,24 @@ class SqlRoutingDurableStore:
         if record is None:
             log.warning("task %s assigned to %s but not in the durable store", task_id, agent_id)
             return
-        data = dict(record.data) | {"agent_id": agent_id}
-        await self.tasks.upsert(
-            TaskRecord(
-                id=record.id,
-                channel=record.channel,
-                queue_id=record.queue_id,
-                priority=record.priority,
-                state="assigned",
-                enqueued_at=record.enqueued_at,
-                updated_at=self.clock.now(),
-                deadline=record.deadline,
-                customer_id=record.customer_id,
-                data=data,
-            )
-        )
+        await self._replace(record, state="assigned", data=record.data | {"agent_id": agent_id})
+
+    async def update_task(
+        self, task_id: str, *, queue: str | None = None, priority: float | None = None
+    ) -> None:
+        record = await self.tasks.get(task_id)
+        if record is None:
+            return  # not a durable channel's task
+        changes: dict[str, Any] = {}
+        if queue is not None:
+            changes["queue_id"] = queue
+        if priority is not None:
+            changes["priority"] = round(priority)
+            changes["data"] = record.data | {"priority": float(priority)}
+        await self._replace(record, **changes)
+
+    async def _replace(self, record: TaskRecord, **changes: Any) -> None:
+        await self.tasks.upsert(dataclasses.replace(record, updated_at=self.clock.now(), **changes))
 
     async def delete_task(self, task_id: str) -> None:
         await self.tasks.delete(task_id)

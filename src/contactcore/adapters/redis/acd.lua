@@ -21,7 +21,7 @@ local function bind_globals()
 end
 local P, cmd, now, args, STREAM_MAX, NOW
 -- keys without a variable part, built once per call (acd() below)
-local K_EVENTS, K_OFFERS, K_QUEUES
+local K_EVENTS, K_OFFERS, K_QUEUES, K_TIMERS
 -- JSON null decodes to a truthy value; drop it so "x or default" works
 local function strip_nulls(t)
   for k, v in pairs(t) do
@@ -762,9 +762,28 @@ local function queue_heads()
   end
 end
 
+-- Timers of waiting tasks: overflow and maximum wait, due at enqueued-at + the queue's
+-- delay, one member each in a sorted set by when due ('o|<task>', 'm|<task>'). Armed
+-- whenever a task enters a queue's waiting set and disarmed when it leaves it, so every
+-- waiting task is due exactly once per stay, whatever its enqueued-at (callbacks and
+-- tasks put back keep their original one).
+local function timed(cfg)
+  return cfg and ((cfg.overflow_to and cfg.overflow_after) or cfg.max_wait)
+end
+local function arm(tid, enq, cfg)
+  if cfg.overflow_to and cfg.overflow_after then
+    rcall('ZADD', K_TIMERS, S(enq + tonumber(cfg.overflow_after)), 'o|' .. tid)
+  end
+  if cfg.max_wait then rcall('ZADD', K_TIMERS, S(enq + tonumber(cfg.max_wait)), 'm|' .. tid) end
+end
+local function disarm(tid)
+  rcall('ZREM', K_TIMERS, 'o|' .. tid, 'm|' .. tid)
+end
+
 local function drop_from_queue(tid, q)
   rcall('ZREM', k_queue_wait(q), tid)
   rcall('ZREM', k_queue_enq(q), tid)
+  if timed(qcfg(q)) then disarm(tid) end
   qb_del(q, tid)
 end
 
@@ -772,6 +791,8 @@ local function put_in_queue(tid, t, q)
   local sc = tonumber(t.sc)
   rcall('ZADD', k_queue_wait(q), S(sc), tid)
   rcall('ZADD', k_queue_enq(q), S(tonumber(t.enq)), tid)
+  local cfg = qcfg(q)
+  if timed(cfg) then arm(tid, tonumber(t.enq), cfg) end
   qb_add(q, tid, sc)
 end
 
@@ -867,6 +888,8 @@ end
 local function unoffer(tid, t, a, typ, reason)
   local q = t.q
   rcall('ZREM', K_OFFERS, tid)
+  -- the task did not leave its queue after all: its departure (EWT) is taken back
+  if t.ot then rcall('LREM', k_departures(q), 1, t.ot) end
   rcall('SREM', k_agent_tasks(t.ag), tid)
   rcall('ZADD', k_rejected(tid), NOW, t.ag)
   rcall('HINCRBY', k_task(tid), 'nrej', 1)
@@ -874,6 +897,20 @@ local function unoffer(tid, t, a, typ, reason)
   put_in_queue(tid, t, q)
   if a then set_load(a, t.ch, -1); sync(a) end
   emit(typ, tid, t.ag, q, {reason = reason, channel = t.ch})
+end
+
+-- an agent who logged out with work in hand is logged out for good once the last of it
+-- (and its wrap-up) is over
+local function logout_if_done(a)
+  if a.pr ~= 'offline' or rcall('SCARD', k_agent_tasks(a.id)) > 0
+      or rcall('SCARD', k_agent_wraps(a.id)) > 0 then
+    return
+  end
+  unsync(a)
+  rcall('DEL', k_agent(a.id))
+  AG[a.id] = nil
+  rcall('SREM', k_agents(), a.id)
+  emit('agent.logout', nil, a.id, nil, {})
 end
 
 local function set_presence(a, pr, reason)
@@ -918,6 +955,7 @@ local function end_wrap(member)
     sync(a)
   end
   emit('agent.wrapup_ended', tid, aid, nil, {channel = ch})
+  if a then logout_if_done(a) end
 end
 
 local function expire_wraps(limit)
@@ -926,49 +964,74 @@ local function expire_wraps(limit)
   return #due
 end
 
--- overflow and maximum wait, driven by the enqueued-at index of each waiting queue
-local function expire_waits(limit)
-  local n = 0
-  for _, q in ipairs(rcall('SMEMBERS', k_timed_queues())) do
+-- a task is moved to its queue's overflow queue, unless it came from there (no task
+-- goes round in circles: each queue it overflowed from is kept in 'ovf'); a target that is
+-- closed or does not take the task's channel is tried again later
+local OVERFLOW_RETRY = 30
+local function overflow(tid, t, cfg, out)
+  local to = cfg.overflow_to
+  local target = qcfg(to)
+  local visited = t.ovf or '|'
+  if not target or sfind(visited, '|' .. to .. '|', 1, true) then return false end
+  local takes = false
+  for _, c in ipairs(target.channels or EMPTY) do if c == t.ch then takes = true end end
+  if not (target.open and takes) then
+    rcall('ZADD', K_TIMERS, S(now + OVERFLOW_RETRY), 'o|' .. tid)
+    return false
+  end
+  drop_from_queue(tid, t.q)
+  t.sc = score(tonumber(t.prio), tonumber(t.enq), target)
+  t.ovf = visited .. t.q .. '|'
+  rcall('HSET', k_task(tid), 'q', to, 'sc', S(t.sc), 'ovf', t.ovf)
+  put_in_queue(tid, t, to)
+  emit('task.overflowed', tid, nil, to, {from_queue = t.q, waited = now - tonumber(t.enq)})
+  out.overflowed[#out.overflowed + 1] = {tid, to, t.ch}
+  return true
+end
+
+local function max_wait(tid, t, cfg, out)
+  if t.mw == '1' then return false end
+  local waited = now - tonumber(t.enq)
+  if cfg.max_wait_action == 'withdraw' then
+    drop_from_queue(tid, t.q)
+    rcall('DEL', k_task(tid), k_rejected(tid))
+    rcall('SREM', k_tasks(), tid)
+    emit('task.withdrawn', tid, nil, t.q, {reason = 'max-wait', channel = t.ch, waited = waited})
+    out.withdrawn[#out.withdrawn + 1] = {tid, t.ch}
+  else
+    rcall('HSET', k_task(tid), 'mw', '1')
+    emit('task.max_wait_reached', tid, nil, t.q, {channel = t.ch, waited = waited})
+  end
+  return true
+end
+
+-- the timers of every waiting task, once per key base: tasks that were waiting before
+-- timers existed (an engine upgrade) get theirs at the first tick
+local function arm_all()
+  for _, q in ipairs(rcall('HKEYS', K_QUEUES)) do
     local cfg = qcfg(q)
-    if cfg and cfg.overflow_to and cfg.overflow_after then
-      local due = rcall('ZRANGEBYSCORE', k_queue_enq(q), '-inf', S(now - tonumber(cfg.overflow_after)), 'LIMIT', 0, limit)
-      local target = qcfg(cfg.overflow_to)
-      for _, tid in ipairs(due) do
-        local t = hgetall(k_task(tid))
-        if t and target then
-          drop_from_queue(tid, q)
-          t.sc = score(tonumber(t.prio), tonumber(t.enq), target)
-          rcall('HSET', k_task(tid), 'q', cfg.overflow_to, 'sc', S(t.sc))
-          put_in_queue(tid, t, cfg.overflow_to)
-          emit('task.overflowed', tid, nil, cfg.overflow_to, {from_queue = q, waited = now - tonumber(t.enq)})
-          n = n + 1
-        end
-      end
+    if timed(cfg) then
+      local r = rcall('ZRANGE', k_queue_enq(q), 0, -1, 'WITHSCORES')
+      for i = 1, #r, 2 do arm(r[i], tonumber(r[i + 1]), cfg) end
     end
-    if cfg and cfg.max_wait then
-      -- notified tasks stay in the queue: scan on from the last one seen, so that many of
-      -- them never hide a newer one
-      local mark = rcall('HGET', k_max_wait_marks(), q)
-      local from = '-inf'
-      if mark then from = '(' .. mark end
-      local due = rcall('ZRANGEBYSCORE', k_queue_enq(q), from, S(now - tonumber(cfg.max_wait)), 'WITHSCORES', 'LIMIT', 0, limit)
-      for i = 1, #due, 2 do
-        local tid = due[i]
-        if cfg.max_wait_action ~= 'withdraw' then rcall('HSET', k_max_wait_marks(), q, due[i + 1]) end
-        local t = hgetall(k_task(tid))
-        if t and t.mw ~= '1' then
-          if cfg.max_wait_action == 'withdraw' then
-            drop_from_queue(tid, q)
-            rcall('DEL', k_task(tid), k_rejected(tid))
-            rcall('SREM', k_tasks(), tid)
-            emit('task.withdrawn', tid, nil, q, {reason = 'max-wait', channel = t.ch, waited = now - tonumber(t.enq)})
-          else
-            rcall('HSET', k_task(tid), 'mw', '1')
-            emit('task.max_wait_reached', tid, nil, q, {channel = t.ch, waited = now - tonumber(t.enq)})
-          end
-          n = n + 1
-        end
+  end
+  rcall('SET', k_timers_armed(), '1')
+end
+
+local function expire_timers(limit, out)
+  if rcall('EXISTS', k_timers_armed()) == 0 then arm_all() end
+  local n = 0
+  for _, m in ipairs(rcall('ZRANGEBYSCORE', K_TIMERS, '-inf', NOW, 'LIMIT', 0, limit)) do
+    rcall('ZREM', K_TIMERS, m)
+    local kind, tid = ssub(m, 1, 1), ssub(m, 3)
+    local t = hgetall(k_task(tid))
+    local cfg = t and t.st == 'waiting' and qcfg(t.q)
+    if cfg then
+      t.id = tid
+      if kind == 'o' and cfg.overflow_to and cfg.overflow_after then
+        if overflow(tid, t, cfg, out) then n = n + 1 end
+      elseif kind == 'm' and cfg.max_wait then
+        if max_wait(tid, t, cfg, out) then n = n + 1 end
       end
     end
   end
@@ -980,7 +1043,11 @@ local C = {}
 
 function C.tick()
   local lim = tonumber(args.limit or 200)
-  return {rona = expire_offers(lim), wrapups = expire_wraps(lim), waits = expire_waits(lim)}
+  local out = {overflowed = {}, withdrawn = {}}
+  out.rona = expire_offers(lim)
+  out.wrapups = expire_wraps(lim)
+  out.waits = expire_timers(lim, out)
+  return out
 end
 
 function C.match()
@@ -1071,12 +1138,16 @@ function C.put_queue()
   local cfg = args.queue
   local old = qcfg(cfg.id)
   rcall('HSET', K_QUEUES, cfg.id, jencode(cfg))
-  if cfg.overflow_to or cfg.max_wait then
-    rcall('SADD', k_timed_queues(), cfg.id)
-  else
-    rcall('SREM', k_timed_queues(), cfg.id)
-  end
   qcache[cfg.id] = cfg
+  if old and (old.overflow_to ~= cfg.overflow_to or old.overflow_after ~= cfg.overflow_after
+      or old.max_wait ~= cfg.max_wait) then
+    -- the delays changed: the waiting tasks' timers follow
+    local r = rcall('ZRANGE', k_queue_enq(cfg.id), 0, -1, 'WITHSCORES')
+    for i = 1, #r, 2 do
+      disarm(r[i])
+      if timed(cfg) then arm(r[i], tonumber(r[i + 1]), cfg) end
+    end
+  end
   if not old then
     emit('queue.created', nil, nil, cfg.id, {open = cfg.open})
   elseif old.open ~= cfg.open then
@@ -1257,6 +1328,7 @@ function C.finish()
           set_load(a, t.ch, -1)
           mark(a, 'idle', NOW)
           sync(a)
+          logout_if_done(a)
         end
       end
       out[#out + 1] = {ok = true, task = tid}
@@ -1314,14 +1386,7 @@ function C.presence()
   end
   set_presence(a, args.presence, args.reason)
   sync(a)
-  if args.presence == 'offline' and rcall('SCARD', k_agent_tasks(a.id)) == 0
-      and rcall('SCARD', k_agent_wraps(a.id)) == 0 then
-    unsync(a)
-    rcall('DEL', k_agent(a.id))
-    AG[a.id] = nil
-    rcall('SREM', k_agents(), a.id)
-    emit('agent.logout', nil, a.id, nil, {})
-  end
+  logout_if_done(a)
   return {ok = true}
 end
 
@@ -1349,6 +1414,10 @@ function C.move()
   local cfg = qcfg(args.queue)
   if not cfg then return {err = 'queue_not_found'} end
   if t.st ~= 'waiting' then return {err = 'task_not_waiting'} end
+  if not cfg.open then return {err = 'queue_closed'} end
+  local takes = false
+  for _, c in ipairs(cfg.channels or EMPTY) do if c == t.ch then takes = true end end
+  if not takes then return {err = 'channel_not_taken'} end
   drop_from_queue(tid, t.q)
   t.sc = score(tonumber(t.prio), tonumber(t.enq), cfg)
   rcall('HSET', k_task(tid), 'q', args.queue, 'sc', S(t.sc))
@@ -1444,7 +1513,7 @@ local function acd(keys, argv)
   strip_nulls(args)
   STREAM_MAX, NOW = argv[4], S(now)
   DIRTY = nil
-  K_EVENTS, K_OFFERS, K_QUEUES = k_events(), k_offers(), k_queues()
+  K_EVENTS, K_OFFERS, K_QUEUES, K_TIMERS = k_events(), k_offers(), k_queues(), k_timers()
   local K_VERSION = k_version()
   local c = use_cache(K_VERSION)
   local out = jencode(fn())

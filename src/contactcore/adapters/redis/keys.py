@@ -15,8 +15,9 @@ HASH_TAG = "{acd}"
 # name -> template; ``{0}``, ``{1}``... are the variable parts.
 TEMPLATES: dict[str, str] = {
     "queues": "queues",  # hash: queue id -> queue config JSON
-    "timed_queues": "qtimed",  # set: queue ids with overflow or maximum wait configured
-    "max_wait_marks": "qmw",  # hash: queue id -> enqueued-at of the last task notified
+    # zset: timers of waiting tasks ("o|<task>" overflow, "m|<task>" maximum wait) by when due
+    "timers": "timers",
+    "timers_armed": "timers:armed",  # string: every waiting task has its timers (see tick)
     "queue_wait": "q:{0}:w",  # zset: waiting task ids by routing score (aged priority)
     "queue_enq": "q:{0}:e",  # zset: waiting task ids by enqueued-at (longest wait, overflow)
     "departures": "q:{0}:dep",  # list: recent times tasks left the head of the queue (EWT)
