@@ -181,3 +181,67 @@ async def test_live_changes_and_timers_reach_the_durable_store(
     tasks = {t["id"]: t for t in await durable.list_tasks()}
     assert (tasks["c1"]["state"], tasks["c2"]["state"]) == ("assigned", "assigned")
     await client.aclose()
+
+
+async def test_a_running_router_rebuilds_what_redis_lost(
+    db: Database, redis_url: str, redis_prefix: str
+) -> None:
+    """Redis comes back empty under a running router; an agent logs in again before it
+    notices. Within a tick the state is refilled from SQL (the agent's new session kept),
+    a chat that waited keeps its place and age, and new work is routed as before."""
+    for name in ("ann", "bob"):
+        await db.agents.create(name.title(), name, capacities={"chat": 2}, skills={})
+    ann, bob = [a.id for a in sorted(await db.agents.list(), key=lambda a: a.name)]
+    clock = ManualClock()
+    durable = SqlRoutingDurableStore(db.agents, db.sessions, db.tasks, clock)
+    client = aioredis.Redis.from_url(redis_url)
+    store = RedisRoutingStore(client, redis_prefix)
+    svc = RoutingService(store, clock, durable=durable)
+    queue = QueueConfig(id="q", channels=("chat",), skills={"rare": 1})
+    await svc.start([queue, QueueConfig(id="open", channels=("chat",))])
+    await svc.login(AgentConfig(id=ann, capacity={"chat": 2}), Presence.AVAILABLE)
+    await svc.enqueue(TaskSpec(id="waits", channel="chat", queue="q"))
+    clock.advance(30)
+    stop = asyncio.Event()
+    router = asyncio.create_task(svc.run(stop, tick_s=0.0, idle_s=0.02))
+    try:
+        keys = [k async for k in client.scan_iter(match=store.keys.all_pattern)]
+        await client.delete(*keys)
+        await svc.login(AgentConfig(id=bob, capacity={"chat": 2}), Presence.AVAILABLE)
+        for _ in range(100):
+            if await store.is_live():
+                break
+            await asyncio.sleep(0.02)
+        assert await store.is_live()
+        stats = {s.queue_id: s for s in await svc.live_numbers()}
+        assert [(t.task_id, t.waited_s) for t in stats["q"].tasks] == [("waits", 30.0)]
+        assert stats["open"].agents["available"] == 2  # ann from SQL, bob's own login
+        await svc.enqueue(TaskSpec(id="new", channel="chat", queue="open"))
+        for _ in range(100):
+            if (await svc.agent_work(ann)).tasks or (await svc.agent_work(bob)).tasks:
+                break
+            await asyncio.sleep(0.02)
+        held = [t.task_id for a in (ann, bob) for t in (await svc.agent_work(a)).tasks]
+        assert held == ["new"]
+    finally:
+        stop.set()
+        await router
+        await client.aclose()
+
+
+async def test_an_enqueue_into_an_emptied_redis_refills_it_first(
+    db: Database, redis_url: str, redis_prefix: str
+) -> None:
+    clock = ManualClock()
+    durable = SqlRoutingDurableStore(db.agents, db.sessions, db.tasks, clock)
+    client = aioredis.Redis.from_url(redis_url)
+    store = RedisRoutingStore(client, redis_prefix)
+    svc = RoutingService(store, clock, durable=durable)
+    await svc.start([QueueConfig(id="q", channels=("email",))])
+    await svc.enqueue(TaskSpec(id="e1", channel="email", queue="q"))
+    keys = [k async for k in client.scan_iter(match=store.keys.all_pattern)]
+    await client.delete(*keys)
+    await svc.enqueue(TaskSpec(id="e2", channel="email", queue="q"))  # no queue_not_found
+    stats = (await svc.live_numbers())[0]
+    assert [t.task_id for t in stats.tasks] == ["e1", "e2"]
+    await client.aclose()

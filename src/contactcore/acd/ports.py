@@ -38,6 +38,19 @@ class RoutingStore(Protocol):
         """True when Redis holds no routing state at all (fresh or restarted without data)."""
         ...
 
+    async def is_live(self) -> bool:
+        """True while the state marked complete by ``mark_live`` is still there: False on a
+        Redis that restarted empty, even once some new state has been written to it."""
+        ...
+
+    async def mark_live(self) -> None: ...
+
+    async def claim_rebuild(self, owner: str, ttl_s: float) -> bool:
+        """One process at a time refills Redis: True for the one that may (for ``ttl_s``)."""
+        ...
+
+    async def release_rebuild(self, owner: str) -> None: ...
+
 
 class RoutingDurableStore(Protocol):
     """What must survive a Redis restart: logged-in agents with their settings, open tasks

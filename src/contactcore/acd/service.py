@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -242,6 +243,12 @@ class RoutingService:
         now = self.clock.now()
         docs = [self._task_doc(t, now) for t in tasks]
         results = await self.store.execute("enqueue", now, {"tasks": docs})
+        if any(r.get("err") == "queue_not_found" and r.get("task") for r in results) and (
+            not await self.store.is_live()
+        ):
+            # Redis lost the routing state under us: refill it, then enqueue again
+            await self.recover()
+            results = await self.store.execute("enqueue", now, {"tasks": docs})
         for doc, res in zip(docs, results, strict=True):
             if (
                 "err" not in res
@@ -352,15 +359,24 @@ class RoutingService:
         the clock, not by an event.
         """
         last_tick = 0.0
+        backoff = 0.0
         while not stop.is_set():
-            now = self.clock.now()
-            if now - last_tick >= tick_s:
-                await self.tick()
-                last_tick = now
-            offers = await self.route()
+            try:
+                now = self.clock.now()
+                if now - last_tick >= tick_s:
+                    if not await self.store.is_live():
+                        await self.recover()
+                    await self.tick()
+                    last_tick = now
+                offers = await self.route()
+                backoff = 0.0
+            except Exception as exc:  # e.g. Redis restarting: the router outlives it
+                backoff = min(5.0, max(0.1, backoff * 2))
+                log.warning("router: %r; again in %.1f s", exc, backoff)
+                offers = []
             if not offers:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=idle_s)
+                    await asyncio.wait_for(stop.wait(), timeout=max(idle_s, backoff))
 
     # ---------------------------------------------------------------- live numbers
     async def live_numbers(self) -> list[QueueStats]:
@@ -485,23 +501,61 @@ class RoutingService:
         for q in queues:
             self._queues[q.id] = q
         rebuilt = None
-        if self.durable is not None and await self.store.is_empty():
-            rebuilt = await self.rebuild()
-            log.info("routing state rebuilt from the durable store: %s", rebuilt)
+        if not await self.store.is_live():
+            rebuilt = await self.recover()
         for q in queues:
             await self.put_queue(q)
         return rebuilt
 
-    async def rebuild(self, durable: RoutingDurableStore | None = None) -> dict[str, int]:
+    async def recover(self, wait_s: float = 30.0) -> dict[str, int] | None:
+        """Refill a Redis that lost the routing state, then mark it complete.
+
+        One process does it (a claim with a time limit); the others wait until it is done,
+        or take over when its claim runs out. Returns the counts when this process did it.
+        State written meanwhile (an agent who logged in) is kept: the rebuild merges.
+        """
+        owner = f"{os.getpid()}-{id(self):x}"
+        deadline = asyncio.get_running_loop().time() + wait_s
+        while not await self.store.is_live():
+            if await self.store.claim_rebuild(owner, wait_s):
+                try:
+                    if await self.store.is_live():
+                        return None
+                    counts = await self._refill()
+                    await self.store.mark_live()
+                    log.warning("routing state was lost and is rebuilt: %s", counts)
+                    return counts
+                finally:
+                    await self.store.release_rebuild(owner)
+            if asyncio.get_running_loop().time() > deadline:
+                raise RoutingError(
+                    f"another process has been rebuilding the routing state for over {wait_s:g} s"
+                )
+            await asyncio.sleep(0.1)
+        return None
+
+    async def _refill(self) -> dict[str, int]:
+        if self.durable is not None:
+            return await self.rebuild(merge=True)
+        now = self.clock.now()
+        for q in self._queues.values():
+            await self.store.execute("put_queue", now, {"queue": queue_doc(q)})
+        return {"queues": len(self._queues), "agents": 0, "tasks": 0}
+
+    async def rebuild(
+        self, durable: RoutingDurableStore | None = None, *, merge: bool = False
+    ) -> dict[str, int]:
         """Refill an empty Redis from the durable store: queues, agents, open tasks.
 
         Offers in flight are not durable: their tasks come back waiting in their original
-        place (enqueued-at is kept); work in hand comes back assigned to its agent.
+        place (enqueued-at is kept); work in hand comes back assigned to its agent. With
+        ``merge``, over what was written since the state was lost: agents already there
+        keep their work, tasks already there are left as they are.
         """
         source = durable or self.durable
         if source is None:
             raise InvalidInput("rebuild needs a durable store")
-        if not await self.store.is_empty():
+        if not merge and not await self.store.is_empty():
             raise Conflict("routing state is not empty; refusing to rebuild over it")
         now = self.clock.now()
         for q in self._queues.values():
@@ -520,7 +574,7 @@ class RoutingService:
             docs.append(doc)
         if docs:
             for res in await self.store.execute("enqueue", now, {"tasks": docs}):
-                if "err" in res:
+                if "err" in res and not (merge and res["err"] == "task_exists"):
                     log.warning("rebuild: task %s not restored: %s", res.get("task"), res["err"])
         for doc in agents:
             presence = doc.get("presence", "not_ready")

@@ -30,6 +30,8 @@ TEMPLATES: dict[str, str] = {
     "agent_tasks": "agent:{0}:tasks",  # set: task ids offered to or assigned to the agent
     "agent_wraps": "agent:{0}:wrap",  # set: wrap-up entries of the agent
     "version": "ver",  # string: stamp of the last engine call (its in-memory index is valid)
+    "live": "live",  # string: the routing state is complete (set at start and after a rebuild)
+    "rebuild_lock": "rebuild",  # string: the process refilling an emptied Redis, with a TTL
     "offers": "offers",  # zset: offered task ids by offer deadline (RONA)
     "wraps": "wraps",  # zset: "agent|task|channel" by wrap-up end
     "events": "events",  # stream: domain events

@@ -40,6 +40,11 @@ def library(code: str) -> tuple[str, str]:
     return name, f"#!lua name={name}\nlocal FUNCTION_NAME = '{name}'\n{code}"
 
 
+_RELEASE = (
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+)
+
+
 def _missing(exc: BaseException) -> bool:
     # a Redis that restarted empty (or never saw this version) has no such function
     return isinstance(exc, ResponseError) and "function not found" in str(exc).lower()
@@ -130,6 +135,20 @@ class RedisRoutingStore:
         k = self.keys
         n = await self.client.exists(k.key("queues"), k.key("agents"), k.key("tasks"))
         return int(n) == 0
+
+    async def is_live(self) -> bool:
+        return bool(await self.client.exists(self.keys.key("live")))
+
+    async def mark_live(self) -> None:
+        await self.client.set(self.keys.key("live"), "1")
+
+    async def claim_rebuild(self, owner: str, ttl_s: float) -> bool:
+        key = self.keys.key("rebuild_lock")
+        return bool(await self.client.set(key, owner, nx=True, px=max(1, int(ttl_s * 1000))))
+
+    async def release_rebuild(self, owner: str) -> None:
+        # only the owner's claim: one that expired and was taken by another stays
+        await self.client.eval(_RELEASE, 1, self.keys.key("rebuild_lock"), owner)
 
     async def read_agent_work(self, agent_id: str) -> dict[str, Any]:
         """One agent's hash, the hashes of its tasks and its wrap-ups, read in one MULTI."""
