@@ -245,3 +245,42 @@ async def test_an_enqueue_into_an_emptied_redis_refills_it_first(
     stats = (await svc.live_numbers())[0]
     assert [t.task_id for t in stats.tasks] == ["e1", "e2"]
     await client.aclose()
+
+
+async def test_the_history_consumer_goes_on_after_redis_lost_its_stream(
+    db: Database, redis_url: str, redis_prefix: str
+) -> None:
+    """The stream and its consumer group vanish (Redis restarted empty): the consumer says
+    so, makes its group again and stores the events written after."""
+    client = aioredis.Redis.from_url(redis_url)
+    store = RedisRoutingStore(client, redis_prefix)
+    svc = RoutingService(store, ManualClock())
+    await svc.put_queue(QueueConfig(id="q"))
+    source = RedisStreamSource(client, redis_prefix, "history", "h1")
+    sink = SqlHistorySink(db.interactions)
+    stop = asyncio.Event()
+    consumer = asyncio.create_task(run_history_consumer(source, sink, stop, batch=7, block_ms=50))
+
+    async def stored() -> set[str]:
+        async with db.engine.connect() as conn:
+            rows = (await conn.execute(select(interaction_events.c.task_id))).all()
+        return {r[0] for r in rows if r[0]}
+
+    try:
+        await svc.enqueue(TaskSpec(id="before", channel="voice", queue="q"))
+        for _ in range(200):
+            if "before" in await stored():
+                break
+            await asyncio.sleep(0.02)
+        await client.delete(store.keys.events)  # with its consumer group
+        await svc.enqueue(TaskSpec(id="after", channel="voice", queue="q"))
+        for _ in range(300):
+            if "after" in await stored():
+                break
+            await asyncio.sleep(0.02)
+        assert await stored() == {"before", "after"}
+        assert not consumer.done()
+    finally:
+        stop.set()
+        await consumer
+        await client.aclose()

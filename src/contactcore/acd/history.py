@@ -10,6 +10,7 @@ the same group left pending for longer than ``claim_idle_ms``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 
@@ -37,16 +38,31 @@ async def run_history_consumer(
     block_ms: int = 500,
     claim_idle_ms: int = 30_000,
 ) -> int:
-    """Run until ``stop`` is set; returns how many events were delivered."""
-    await source.ensure_group()
+    """Run until ``stop`` is set; returns how many events were delivered.
+
+    A failing source or sink (Redis restarting, and its consumer group gone with it; the
+    database away) does not end it: it says so, waits (up to 5 s, growing) and starts
+    over from its group, so what was not acknowledged is delivered then.
+    """
     delivered = 0
-    while True:  # our own leftovers from before a crash, oldest first
-        n = await _deliver(source, sink, await source.read_pending(batch))
-        delivered += n
-        if n == 0:
-            break
+    backoff = 0.0
     while not stop.is_set():
-        delivered += await _deliver(source, sink, await source.claim_stale(claim_idle_ms, batch))
-        delivered += await _deliver(source, sink, await source.read_new(batch, block_ms))
+        try:
+            await source.ensure_group()
+            while True:  # our own leftovers from before a crash, oldest first
+                n = await _deliver(source, sink, await source.read_pending(batch))
+                delivered += n
+                if n == 0:
+                    break
+            while not stop.is_set():
+                stale = await source.claim_stale(claim_idle_ms, batch)
+                delivered += await _deliver(source, sink, stale)
+                delivered += await _deliver(source, sink, await source.read_new(batch, block_ms))
+                backoff = 0.0
+        except Exception as exc:  # the loop outlives it: history is only late, never lost
+            backoff = min(5.0, max(0.2, backoff * 2))
+            log.warning("history consumer: %r; again in %.1f s", exc, backoff)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=backoff)
     log.info("history consumer stopped after %d events", delivered)
     return delivered
