@@ -284,3 +284,33 @@ async def test_the_history_consumer_goes_on_after_redis_lost_its_stream(
         stop.set()
         await consumer
         await client.aclose()
+
+
+async def test_an_agents_own_cross_channel_rules_outlive_redis(
+    db: Database, redis_url: str, redis_prefix: str
+) -> None:
+    """Ann's rule: a chat in hand blocks calls (not the default). It is kept in SQL and
+    still holds after Redis lost the state."""
+    ann = await db.agents.create("Ann", "ann", capacities={"voice": 1, "chat": 2}, skills={})
+    assert ann.blocks is None  # the default rule until one is set
+    clock = ManualClock()
+    durable = SqlRoutingDurableStore(db.agents, db.sessions, db.tasks, clock)
+    client = aioredis.Redis.from_url(redis_url)
+    store = RedisRoutingStore(client, redis_prefix)
+    svc = RoutingService(store, clock, durable=durable)
+    await svc.start([QueueConfig(id="q", channels=("voice", "chat"))])
+    rule = AgentConfig.stored(ann.id, {}, ann.capacities, {"chat": ["voice"]})
+    await svc.login(rule, Presence.AVAILABLE)
+    assert (await db.agents.get(ann.id)).blocks == {"chat": ["voice"]}  # type: ignore[union-attr]
+    await svc.enqueue(TaskSpec(id="c1", channel="chat", queue="q"))
+    [offer] = await svc.route()
+    await svc.accept(offer.task_id, ann.id)
+
+    keys = [k async for k in client.scan_iter(match=store.keys.all_pattern)]
+    await client.delete(*keys)
+    await svc.recover()
+    await svc.enqueue(TaskSpec(id="v1", channel="voice", queue="q"))
+    assert await svc.route() == []  # the chat in hand blocks the call
+    await svc.finish("c1", ann.id)
+    assert [o.task_id for o in await svc.route()] == ["v1"]
+    await client.aclose()

@@ -264,6 +264,42 @@ async def test_skill_change_reaches_sql_and_the_next_routing_decision(env: ApiEn
     assert entry.after["skills"] == {"billing": 9, "english": 8}
 
 
+async def test_cross_channel_rules_are_set_stored_and_honoured_at_once(env: ApiEnv) -> None:
+    """By default a call in hand blocks chats; a supervisor lets Felix chat on a call."""
+    felix = env.ids["agent1006"]
+    sup = await env.bearer("supervisor")
+    resp = await env.client.get("/api/v1/agents", headers=sup)
+    listed = {a["id"]: a for a in (await resp.json())["agents"]}
+    assert listed[felix]["blocks"]["voice"] == ["callback", "chat", "email"]  # the default
+    felix_h = await env.bearer("agent1006")
+    await env.client.put(
+        f"/api/v1/agents/{felix}/presence", json={"presence": "available"}, headers=felix_h
+    )
+    await env.routing.enqueue(TaskSpec(id="tk_call", channel="voice", queue="general"))
+    [call] = await env.routing.route()
+    await env.routing.accept(call.task_id, felix)
+    await env.routing.enqueue(TaskSpec(id="tk_chat", channel="chat", queue="general"))
+    assert await env.routing.route() == []  # a call in hand blocks the chat
+
+    rules = {"voice": ["email"], "callback": ["voice", "chat", "email"]}
+    member = await env.staff.member(felix)
+    assert member is not None
+    resp = await env.client.put(
+        f"/api/v1/agents/{felix}/skills",
+        json={"skills": member.skills, "capacities": {"voice": 1, "chat": 2}, "blocks": rules},
+        headers=sup,
+    )
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["blocks"] == rules
+    stored = await env.staff.member(felix)
+    assert stored is not None
+    assert stored.blocks == rules
+    assert [o.task_id for o in await env.routing.route()] == ["tk_chat"]
+    entry = (await env.staff.recent(1))[0]
+    assert entry.before["blocks"]["voice"] == ["callback", "chat", "email"]
+    assert entry.after["blocks"] == rules
+
+
 async def test_closing_a_queue_acts_at_once_and_is_stored_and_audited(env: ApiEnv) -> None:
     sup = await env.bearer("admin")
     resp = await env.client.put("/api/v1/queues/support/open", json={"open": False}, headers=sup)
@@ -342,6 +378,13 @@ async def test_agents_own_changes_are_not_audited(env: ApiEnv) -> None:
             {"skills": {"english": 5}, "capacities": {"voice": -1}},
             400,
             "capacities.voice",
+        ),
+        (
+            "PUT",
+            "/api/v1/agents/{me}/skills",
+            {"skills": {"english": 5}, "blocks": {"voice": ["voice"]}},
+            400,
+            "blocks.voice",
         ),
         ("PUT", "/api/v1/agents/{me}/skills", {"skills": {"klingon": 5}}, 404, None),
         ("PUT", "/api/v1/agents/ag_nobody/skills", {"skills": {}}, 404, "agent_id"),

@@ -5,6 +5,7 @@ Plain pydantic models; the composition root maps database rows and settings to t
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -133,6 +134,23 @@ class AgentConfig(BaseModel):
             if not 1 <= level <= 10:
                 raise ValueError(f"skill {skill}: level must be 1-10")
         return value
+
+    @classmethod
+    def stored(
+        cls,
+        agent_id: str,
+        skills: Mapping[str, int],
+        capacity: Mapping[str, int] | None = None,
+        blocks: Mapping[str, Sequence[str]] | None = None,
+    ) -> AgentConfig:
+        """From an agent's stored settings: what is not stored (no capacities, no
+        cross-channel rules) takes the defaults."""
+        fields: dict[str, Any] = {"id": agent_id, "skills": dict(skills)}
+        if capacity:
+            fields["capacity"] = dict(capacity)
+        if blocks is not None:
+            fields["blocks"] = {k: tuple(v) for k, v in blocks.items()}
+        return cls(**fields)
 
 
 class CustomerContext(BaseModel):

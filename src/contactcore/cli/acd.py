@@ -69,7 +69,7 @@ async def _set_presence(
         if presence is Presence.OFFLINE:
             await svc.set_presence(record.id, presence)
         else:
-            config = AgentConfig(id=record.id, skills=record.skills, capacity=record.capacities)
+            config = AgentConfig.stored(record.id, record.skills, record.capacities, record.blocks)
             await svc.login(config, presence, reason)
         return record.id
     except RedisConnectionError as exc:

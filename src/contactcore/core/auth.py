@@ -6,7 +6,7 @@ adapter implements them and the composition root hands them in.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -24,6 +24,8 @@ class StaffMember:
     role: str
     skills: dict[str, int] = field(default_factory=dict)
     capacities: dict[str, int] = field(default_factory=dict)
+    # cross-channel rules: channel in hand -> channels it blocks (None: the default rule)
+    blocks: dict[str, list[str]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,9 +59,14 @@ class StaffDirectory(Protocol):
     async def members(self) -> list[StaffMember]: ...
 
     async def set_skills(
-        self, member_id: str, skills: Mapping[str, int], capacities: Mapping[str, int] | None
+        self,
+        member_id: str,
+        skills: Mapping[str, int],
+        capacities: Mapping[str, int] | None,
+        blocks: Mapping[str, Sequence[str]] | None = None,
     ) -> StaffMember:
-        """Replace skills (and capacities when given) in one transaction."""
+        """Replace skills (and capacities, cross-channel rules when given) in one
+        transaction."""
         ...
 
     async def set_queue_open(self, name: str, is_open: bool) -> None:

@@ -99,7 +99,7 @@ class ApiEnv:
         accepted), as if they had answered a call; nothing else is routed meanwhile."""
         member = await self.staff.member(self.ids[username])
         assert member is not None
-        config = AgentConfig(id=member.id, skills=member.skills, capacity=member.capacities)
+        config = AgentConfig.stored(member.id, member.skills, member.capacities, member.blocks)
         await self.routing.login(config, Presence.AVAILABLE)
         await self.routing.enqueue(
             TaskSpec(

@@ -257,7 +257,7 @@ class VoicePlatform:
 
     async def agent_available(self, username: str) -> AgentRecord:
         agent = self.agents[username]
-        config = AgentConfig(id=agent.id, skills=agent.skills, capacity=agent.capacities)
+        config = AgentConfig.stored(agent.id, agent.skills, agent.capacities, agent.blocks)
         await self.routing.login(config, Presence.AVAILABLE)
         return agent
 

@@ -67,6 +67,15 @@ def _json(model: BaseModel, status: int = 200) -> web.Response:
     return web.json_response(model.model_dump(mode="json"), status=status)
 
 
+def _agent_config(m: StaffMember) -> AgentConfig:
+    return AgentConfig.stored(m.id, m.skills, m.capacities, m.blocks)
+
+
+def _blocks(m: StaffMember) -> dict[str, list[str]]:
+    """The rules in force: the member's own, or the engine's default."""
+    return {k: list(v) for k, v in _agent_config(m).blocks.items()}
+
+
 def _me(m: StaffMember) -> s.MeOut:
     return s.MeOut(
         id=m.id,
@@ -75,13 +84,8 @@ def _me(m: StaffMember) -> s.MeOut:
         role=m.role,
         skills=m.skills,
         capacities=m.capacities,
+        blocks=_blocks(m),
     )
-
-
-def _agent_config(m: StaffMember) -> AgentConfig:
-    if m.capacities:
-        return AgentConfig(id=m.id, skills=m.skills, capacity=m.capacities)
-    return AgentConfig(id=m.id, skills=m.skills)
 
 
 async def _live(routing: RoutingService, agent_id: str) -> AgentLive | None:
@@ -210,6 +214,7 @@ async def list_agents(request: web.Request) -> web.Response:
                 role=m.role,
                 skills=m.skills,
                 capacities=m.capacities,
+                blocks=_blocks(m),
                 presence=str(a.presence) if a else "offline",
                 reason=a.reason if a else None,
                 state=a.state if a else "offline",
@@ -227,15 +232,15 @@ async def put_skills(request: web.Request) -> web.Response:
     before = await auth.staff.member(agent_id)
     if before is None:
         raise NotFound(f"agent_id: agent {agent_id} not found", agent_id=agent_id)
-    after = await auth.staff.set_skills(agent_id, body.skills, body.capacities)
+    after = await auth.staff.set_skills(agent_id, body.skills, body.capacities, body.blocks)
     if await _live(routing, agent_id) is not None:
         await routing.update_agent(_agent_config(after))  # the next decision honours it
     await audit(
         request,
         "agent.skills",
         agent_id,
-        {"skills": before.skills, "capacities": before.capacities},
-        {"skills": after.skills, "capacities": after.capacities},
+        {"skills": before.skills, "capacities": before.capacities, "blocks": _blocks(before)},
+        {"skills": after.skills, "capacities": after.capacities, "blocks": _blocks(after)},
     )
     return _json(_me(after))
 

@@ -40,6 +40,9 @@ class MeOut(BaseModel):
     role: Literal["agent", "supervisor", "admin"]
     skills: dict[str, int]
     capacities: dict[str, int]
+    blocks: dict[str, list[str]] = Field(
+        description="cross-channel rules in force: channel in hand -> channels it blocks"
+    )
 
 
 class LoginOut(BaseModel):
@@ -87,6 +90,9 @@ class AgentOut(BaseModel):
     role: str
     skills: dict[str, int]
     capacities: dict[str, int]
+    blocks: dict[str, list[str]] = Field(
+        description="cross-channel rules in force: channel in hand -> channels it blocks"
+    )
     presence: Literal["available", "not_ready", "offline"]
     reason: str | None
     state: Literal["available", "busy", "wrap_up", "not_ready", "offline"]
@@ -136,11 +142,21 @@ class SkillsIn(_Body):
             "examples": [
                 {"skills": {"english": 8, "billing": 5}, "capacities": {"voice": 1, "chat": 2}},
                 {"skills": {"english": 3}},
+                {
+                    "skills": {"english": 5},
+                    "capacities": {"voice": 1, "chat": 3},
+                    "blocks": {"voice": ["chat", "email"], "chat": []},
+                },
             ]
         }
     )
     skills: dict[SkillName, Level]
     capacities: dict[str, int] | None = None
+    blocks: dict[str, list[str]] | None = Field(
+        default=None,
+        description="cross-channel rules: channel in hand -> channels it blocks (a call in "
+        "hand blocks new chats and emails); left out: unchanged",
+    )
 
     @model_validator(mode="after")
     def _ranges(self) -> SkillsIn:
@@ -150,6 +166,9 @@ class SkillsIn(_Body):
         for channel, n in (self.capacities or {}).items():
             if not 0 <= n <= 50:
                 raise ValueError(f"capacities.{channel}: {n} is not between 0 and 50")
+        for channel, blocked in (self.blocks or {}).items():
+            if channel in blocked:
+                raise ValueError(f"blocks.{channel}: a channel does not block itself")
         return self
 
 
@@ -390,7 +409,9 @@ async def parse(request: web.Request, model: type[M]) -> M:
             msg = str(err["msg"]).removeprefix("Value error, ")
             where = _where(err["loc"])
             parts.append(
-                msg if msg.startswith(("skills.", "capacities.", "body:")) else f"{where}: {msg}"
+                msg
+                if msg.startswith(("skills.", "capacities.", "blocks.", "body:"))
+                else f"{where}: {msg}"
             )
         first = parts[0].split(":", 1)[0]
         raise InvalidInput("; ".join(parts), field=first) from None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Row, delete, select, update
@@ -63,6 +63,7 @@ class AgentRepository(Repository):
         sip_endpoint: str | None = None,
         role: str | None = None,
         capacities: Mapping[str, int] | None = None,
+        blocks: Mapping[str, Sequence[str]] | None = None,
     ) -> AgentRecord:
         """Change the given fields; return the new row."""
         _check(role, None)
@@ -73,6 +74,8 @@ class AgentRepository(Repository):
         }
         if capacities is not None:
             values["capacities"] = dict(capacities)
+        if blocks is not None:
+            values["blocks"] = {k: list(v) for k, v in blocks.items()}
         async with self._tx("SIP endpoint already in use") as conn:
             if values:
                 await conn.execute(update(agents).where(agents.c.id == agent_id).values(**values))
@@ -180,6 +183,7 @@ def _agent(row: Row[Any], skill_levels: dict[str, int]) -> AgentRecord:
         capacities=dict(row.capacities),
         skills=dict(sorted(skill_levels.items())),
         created_at=row.created_at,
+        blocks=None if row.blocks is None else {k: list(v) for k, v in row.blocks.items()},
     )
 
 

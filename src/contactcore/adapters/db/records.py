@@ -36,6 +36,8 @@ class AgentRecord:
     capacities: dict[str, int]
     skills: dict[str, int]  # skill name -> level 1..10
     created_at: float
+    # cross-channel rules: channel in hand -> channels it blocks (None: the ACD's default)
+    blocks: dict[str, list[str]] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from contactcore.core.events import DomainEvent
 
 log = logging.getLogger(__name__)
 
-# Cross-channel rules have no column yet; the ACD's default rule applies after a rebuild.
+# The ACD's default cross-channel rule, for agents with none of their own (agents.blocks NULL)
 DEFAULT_BLOCKS: dict[str, list[str]] = {
     "voice": ["callback", "chat", "email"],
     "callback": ["voice", "chat", "email"],
@@ -49,7 +49,7 @@ class SqlRoutingDurableStore:
             await self.sessions.upsert(
                 agent_id, str(agent["presence"]), agent.get("reason") or None
             )
-        if "skills" not in agent and "capacity" not in agent:
+        if "skills" not in agent and "capacity" not in agent and "blocks" not in agent:
             return
         record = await self.agents.get(agent_id)
         if record is None:
@@ -62,6 +62,10 @@ class SqlRoutingDurableStore:
             capacity = {str(k): int(v) for k, v in dict(agent["capacity"]).items()}
             if capacity != record.capacities:
                 await self.agents.update(agent_id, capacities=capacity)
+        if "blocks" in agent:
+            blocks = {str(k): [str(c) for c in v] for k, v in dict(agent["blocks"]).items()}
+            if blocks != (DEFAULT_BLOCKS if record.blocks is None else record.blocks):
+                await self.agents.update(agent_id, blocks=blocks)
 
     async def delete_agent(self, agent_id: str) -> None:
         await self.sessions.delete(agent_id)
@@ -79,7 +83,7 @@ class SqlRoutingDurableStore:
                     "id": s.agent_id,
                     "skills": dict(cfg.skills),
                     "capacity": dict(cfg.capacities),
-                    "blocks": DEFAULT_BLOCKS,
+                    "blocks": cfg.blocks if cfg.blocks is not None else DEFAULT_BLOCKS,
                     "presence": s.presence,
                     "reason": s.reason or "",
                 }

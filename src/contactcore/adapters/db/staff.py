@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import delete, select, update
 
@@ -22,6 +23,7 @@ def _member(record: AgentRecord) -> StaffMember:
         role=record.role,
         skills=dict(record.skills),
         capacities=dict(record.capacities),
+        blocks=record.blocks,
     )
 
 
@@ -45,21 +47,26 @@ class SqlStaffDirectory(Repository):
         return [_member(r) for r in await self._agents.list()]
 
     async def set_skills(
-        self, member_id: str, skills: Mapping[str, int], capacities: Mapping[str, int] | None
+        self,
+        member_id: str,
+        skills: Mapping[str, int],
+        capacities: Mapping[str, int] | None,
+        blocks: Mapping[str, Sequence[str]] | None = None,
     ) -> StaffMember:
-        # One transaction: the skills and the capacities change together or not at all.
+        # One transaction: skills, capacities and rules change together or not at all.
         _check(None, skills)
         async with self._tx() as conn:
             locked = select(agents.c.id).where(agents.c.id == member_id).with_for_update()
             if await conn.scalar(locked) is None:
                 raise NotFound(f"agent {member_id} not found", agent=member_id)
             await _replace_skills(conn, member_id, skills)
+            values: dict[str, Any] = {}
             if capacities is not None:
-                await conn.execute(
-                    update(agents)
-                    .where(agents.c.id == member_id)
-                    .values(capacities=dict(capacities))
-                )
+                values["capacities"] = dict(capacities)
+            if blocks is not None:
+                values["blocks"] = {k: list(v) for k, v in blocks.items()}
+            if values:
+                await conn.execute(update(agents).where(agents.c.id == member_id).values(**values))
             record = await _load(conn, agents.c.id == member_id)
         assert record is not None
         return _member(record)

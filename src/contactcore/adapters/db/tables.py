@@ -90,6 +90,8 @@ agents = Table(
     Column("role", String(16), nullable=False, server_default="agent"),
     Column("capacities", JSON, nullable=False),
     Column("created_at", Double, nullable=False),
+    # cross-channel rules: channel in hand -> channels it blocks; NULL: the ACD's default
+    Column("blocks", JSON),
     CheckConstraint("role IN ('agent', 'supervisor', 'admin')", name="role"),
 )
 
