@@ -179,7 +179,10 @@ class RedisRoutingStore:
         return {"agent": agent, "tasks": tasks, "wraps": wraps}
 
     async def read_state(self) -> dict[str, Any]:
-        """Snapshot for live numbers, read in one MULTI so the parts agree with each other."""
+        """Snapshot for live numbers. The waiting sets, EWT inputs and agents are read in
+        one MULTI, so they agree with each other; the queue and agent ids before it and the
+        waiting tasks' enqueued-at after it (a queue or agent added in between shows at the
+        next read, a task gone in between has no age)."""
         k = self.keys
         queues_raw = {_s(q): _s(v) for q, v in (await self.client.hgetall(k.key("queues"))).items()}
         agent_ids = [_s(a) for a in await self.client.smembers(k.key("agents"))]
