@@ -27,6 +27,7 @@ from redis.exceptions import RedisError
 
 from contactcore import wiring
 from contactcore.acd.history import run_history_consumer
+from contactcore.acd.model import QueueConfig
 from contactcore.acd.service import RoutingService
 from contactcore.adapters import db
 from contactcore.adapters.ari.client import AriClient
@@ -193,7 +194,13 @@ async def _start_routing(
         match_limit=settings.routing.match_limit,
     )
     records = list(await database.queues.list())
-    await routing.start([wiring.acd_queue(r) for r in records])
+
+    async def stored_queues() -> list[QueueConfig]:
+        # a refill after Redis lost the state takes the queues as they are now in SQL
+        # (a queue another process closed stays closed)
+        return [wiring.acd_queue(r) for r in await database.queues.list()]
+
+    await routing.start([wiring.acd_queue(r) for r in records], reload=stored_queues)
     log.info("queues: %s", ", ".join(sorted(r.name for r in records)) or "none")
     return routing, records
 

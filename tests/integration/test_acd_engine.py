@@ -767,3 +767,81 @@ async def test_a_changed_overflow_delay_applies_to_the_tasks_already_waiting(
         slow.model_copy(update={"relaxation": (RelaxationStep(after_s=60, overflow_to="general"),)})
     )
     assert (await svc.tick())["waits"] == 1
+
+
+async def test_a_timer_of_the_queue_left_does_not_fire_in_the_queue_overflowed_to(
+    svc: RoutingService, clock: ManualClock, client: aioredis.Redis, store: RedisRoutingStore
+) -> None:
+    """Both timers of q1 are due at one tick (the task came back from a missed offer): the
+    overflow to q2 comes first, and q2's own maximum wait (600 s) is what counts then."""
+    await svc.put_queue(
+        QueueConfig(id="q2", max_wait_s=600, max_wait_action=MaxWaitAction.WITHDRAW)
+    )
+    await svc.put_queue(
+        QueueConfig(id="q1", skills={"x": 1}, max_wait_s=60, offer_timeout_s=20,
+                    relaxation=(RelaxationStep(after_s=30, overflow_to="q2"),))
+    )  # fmt: skip
+    await svc.enqueue(voice("t1", queue="q1"))
+    clock.advance(25)
+    await svc.login(AgentConfig(id="ann", skills={"x": 5}), Presence.AVAILABLE)
+    assert [o.task_id for o in await svc.route()] == ["t1"]
+    await svc.set_presence("ann", Presence.NOT_READY, "gone")  # ... the offer rings out
+    clock.advance(50)
+    await svc.tick()  # RONA: t1 back in q1, both its timers past due
+    await svc.tick()
+    stats = {s.queue_id: [t.task_id for t in s.tasks] for s in await svc.live_numbers()}
+    assert stats == {"q1": [], "q2": ["t1"]}
+    types = [e["type"] for e in await events(client, store) if e.get("task_id") == "t1"]
+    assert "task.withdrawn" not in types
+    assert "task.max_wait_reached" not in types
+
+
+async def test_each_queue_has_its_own_maximum_wait(
+    svc: RoutingService, clock: ManualClock, client: aioredis.Redis, store: RedisRoutingStore
+) -> None:
+    """Told at q1's maximum wait, then overflowed: q2 withdraws it at its own."""
+    await svc.put_queue(
+        QueueConfig(id="q2", skills={"x": 1}, max_wait_s=100,
+                    max_wait_action=MaxWaitAction.WITHDRAW)
+    )  # fmt: skip
+    await svc.put_queue(
+        QueueConfig(id="q1", skills={"x": 1}, max_wait_s=30,
+                    relaxation=(RelaxationStep(after_s=40, overflow_to="q2"),))
+    )  # fmt: skip
+    await svc.enqueue(voice("t1", queue="q1"))
+    for _ in range(15):
+        clock.advance(10)
+        await svc.tick()
+    types = [e["type"] for e in await events(client, store) if e.get("task_id") == "t1"]
+    assert types == [
+        "task.enqueued", "task.max_wait_reached", "task.overflowed", "task.withdrawn"
+    ]  # fmt: skip
+
+
+async def test_a_backlog_nobody_can_take_in_one_queue_leaves_the_others_their_turn(
+    svc: RoutingService, clock: ManualClock, store: RedisRoutingStore
+) -> None:
+    """600 calls wait with no voice agent on duty; a later chat has a free chat agent."""
+    await svc.put_queue(QueueConfig(id="V"))
+    await svc.put_queue(QueueConfig(id="C", channels=("chat",)))
+    await svc.login(AgentConfig(id="cat", capacity={"chat": 1}), Presence.AVAILABLE)
+    await svc.enqueue_many([voice(f"v{i:03d}", queue="V") for i in range(600)])
+    clock.advance(1)
+    await svc.enqueue(TaskSpec(id="c1", channel="chat", queue="C"))
+    res = await store.execute("match", clock.now(), {"limit": 32})
+    assert [o[:2] for o in res["offers"]] == [["c1", "cat"]]
+    assert res["skipped"] <= 128
+
+
+async def test_a_routing_call_with_every_agent_busy_looks_at_nothing(
+    svc: RoutingService, store: RedisRoutingStore
+) -> None:
+    await svc.put_queue(QueueConfig(id="q"))
+    await svc.login(AgentConfig(id="ann"), Presence.AVAILABLE)
+    await svc.enqueue_many([voice(f"t{i}") for i in range(50)])
+    [offer] = await svc.route()
+    await svc.accept(offer.task_id, "ann")
+    res = await store.execute("match", 1.0e9, {"limit": 32})
+    assert res == {"offers": [], "examined": 0, "skipped": 0}
+    await svc.finish(offer.task_id, "ann")
+    assert len(await svc.route()) == 1  # room again: routing goes on

@@ -314,3 +314,53 @@ async def test_an_agents_own_cross_channel_rules_outlive_redis(
     await svc.finish("c1", ann.id)
     assert [o.task_id for o in await svc.route()] == ["v1"]
     await client.aclose()
+
+
+async def test_a_refill_keeps_what_the_agents_were_doing(
+    db: Database, redis_url: str, redis_prefix: str
+) -> None:
+    """Ann logged out with a chat in hand: after a refill the chat is still hers, and her
+    session ends only when she finishes it. Bob's offer rang out: he stays not ready. A
+    queue another process closed stays closed (the queues come from SQL)."""
+    ann = await db.agents.create("Ann", "ann", capacities={"chat": 2}, skills={})
+    bob = await db.agents.create("Bob", "bob", capacities={"chat": 2}, skills={})
+    clock = ManualClock()
+    durable = SqlRoutingDurableStore(db.agents, db.sessions, db.tasks, clock)
+    client = aioredis.Redis.from_url(redis_url)
+    store = RedisRoutingStore(client, redis_prefix)
+    svc = RoutingService(store, clock, durable=durable)
+    chat = ("chat",)
+    stored = {"q": QueueConfig(id="q", channels=chat, offer_timeout_s=10),
+              "night": QueueConfig(id="night", channels=chat)}  # fmt: skip
+
+    async def reload() -> list[QueueConfig]:
+        return list(stored.values())
+
+    await svc.start(list(stored.values()), reload=reload)
+    await svc.login(AgentConfig(id=ann.id, capacity={"chat": 2}), Presence.AVAILABLE)
+    await svc.enqueue(TaskSpec(id="c1", channel="chat", queue="q"))
+    assert [o.agent_id for o in await svc.route()] == [ann.id]
+    await svc.accept("c1", ann.id)
+    await svc.set_presence(ann.id, Presence.OFFLINE)  # with c1 in hand
+    await svc.login(AgentConfig(id=bob.id, capacity={"chat": 2}), Presence.AVAILABLE)
+    await svc.enqueue(TaskSpec(id="c2", channel="chat", queue="q"))
+    [offer] = await svc.route()
+    assert offer.agent_id == bob.id
+    clock.advance(11)
+    await svc.tick()  # bob did not answer
+    stored["night"] = stored["night"].model_copy(update={"open": False})  # elsewhere
+
+    keys = [k async for k in client.scan_iter(match=store.keys.all_pattern)]
+    await client.delete(*keys)
+    await svc.recover()
+    agents = {a.agent_id: a for a in await svc.live_agents()}
+    assert agents[bob.id].presence is Presence.NOT_READY
+    assert agents[bob.id].reason == "no-answer"
+    assert agents[ann.id].tasks == ("c1",)
+    assert await svc.route() == []  # c2 waits: nobody available; c1 stays with ann
+    queues = {s.queue_id: s.open for s in await svc.live_numbers()}
+    assert queues == {"q": True, "night": False}
+    await svc.finish("c1", ann.id)
+    assert ann.id not in {a["id"] for a in await durable.list_agents()}
+    assert ann.id not in {a.agent_id for a in await svc.live_agents()}
+    await client.aclose()

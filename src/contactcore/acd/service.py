@@ -144,7 +144,7 @@ class RoutingService:
         priority_rules: PriorityRules | None = None,
         durable_channels: Iterable[str] = DURABLE_CHANNELS,
         match_limit: int = MATCH_LIMIT,
-        scan: int = 256,
+        scan: int = 64,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -154,6 +154,7 @@ class RoutingService:
         self.match_limit = match_limit
         self.scan = scan
         self._queues: dict[str, QueueConfig] = {}
+        self._reload_queues: Callable[[], Awaitable[Sequence[QueueConfig]]] | None = None
 
     async def _run(self, command: str, args: Mapping[str, Any], **ids: str) -> Any:
         return _check(await self.store.execute(command, self.clock.now(), args), **ids)
@@ -199,22 +200,33 @@ class RoutingService:
         self, agent_id: str, presence: Presence, reason: str | None = None
     ) -> None:
         """Pause (not_ready with a reason), unpause (available) or log out (offline)."""
-        await self._run(
+        res = await self._run(
             "presence",
             {"agent": agent_id, "presence": str(presence), "reason": reason},
             agent_id=agent_id,
         )
         if self.durable is not None:
-            if presence is Presence.OFFLINE:
+            if res.get("logged_out"):
                 await self.durable.delete_agent(agent_id)
             else:
+                # offline with work in hand stays durable until that work is done: a
+                # rebuild meanwhile gives the work back to this agent
                 await self.durable.save_agent(
                     {"id": agent_id, "presence": str(presence), "reason": reason or ""}
                 )
         log.info("agent %s presence %s (%s)", agent_id, presence, reason)
 
+    async def _logged_out(self, agent_ids: Iterable[str]) -> None:
+        """Agents the engine logged out for good (the last work of an agent who had logged
+        out is done): their durable sessions end now."""
+        if self.durable is not None:
+            for agent_id in agent_ids:
+                await self.durable.delete_agent(agent_id)
+
     async def end_wrapup(self, agent_id: str) -> None:
-        await self._run("end_wrapup", {"agent": agent_id}, agent_id=agent_id)
+        res = await self._run("end_wrapup", {"agent": agent_id}, agent_id=agent_id)
+        if res.get("logged_out"):
+            await self._logged_out([agent_id])
 
     # ---------------------------------------------------------------- tasks
     def _task_doc(self, task: TaskSpec, now: float) -> dict[str, Any]:
@@ -298,7 +310,17 @@ class RoutingService:
             for task_id, channel in out.get("withdrawn") or ():
                 if channel in self.durable_channels:
                     await self.durable.delete_task(task_id)
+            for agent_id in out.get("no_answer") or ():
+                await self._not_answered(agent_id, "no-answer")
+            await self._logged_out(out.get("logged_out") or ())
         return {k: int(out[k]) for k in ("rona", "wrapups", "waits")}
+
+    async def _not_answered(self, agent_id: str, reason: str) -> None:
+        """An offer rang out: the agent is not ready, in SQL too (a rebuild keeps it so)."""
+        if self.durable is not None:
+            await self.durable.save_agent(
+                {"id": agent_id, "presence": str(Presence.NOT_READY), "reason": reason}
+            )
 
     async def accept(self, task_id: str, agent_id: str) -> None:
         await self.accept_many([(task_id, agent_id)])
@@ -335,6 +357,7 @@ class RoutingService:
             task_id=task_id,
             agent_id=agent_id,
         )
+        await self._not_answered(agent_id, reason)
 
     async def finish(self, task_id: str, agent_id: str) -> None:
         await self.finish_many([(task_id, agent_id)])
@@ -346,9 +369,11 @@ class RoutingService:
             "finish", self.clock.now(), {"tasks": [list(p) for p in pairs]}
         )
 
-        async def finished(task_id: str, _agent_id: str, _res: dict[str, Any]) -> None:
+        async def finished(task_id: str, agent_id: str, res: dict[str, Any]) -> None:
             if self.durable is not None:
                 await self.durable.delete_task(task_id)
+            if res.get("logged_out"):
+                await self._logged_out([agent_id])
 
         await _each(pairs, results, finished)
 
@@ -495,9 +520,18 @@ class RoutingService:
         )
 
     # ---------------------------------------------------------------- durability
-    async def start(self, queues: Sequence[QueueConfig]) -> dict[str, int] | None:
+    async def start(
+        self,
+        queues: Sequence[QueueConfig],
+        reload: Callable[[], Awaitable[Sequence[QueueConfig]]] | None = None,
+    ) -> dict[str, int] | None:
         """At process start: refill Redis from the durable store when it lost the routing
-        state (e.g. it restarted empty), then apply the queue configuration."""
+        state (e.g. it restarted empty), then apply the queue configuration.
+
+        ``reload`` gives the queues as stored now; a later refill uses it, so that changes
+        made since (by any process) are not undone by this process's copy.
+        """
+        self._reload_queues = reload
         for q in queues:
             self._queues[q.id] = q
         rebuilt = None
@@ -535,6 +569,8 @@ class RoutingService:
         return None
 
     async def _refill(self) -> dict[str, int]:
+        if self._reload_queues is not None:
+            self._queues = {q.id: q for q in await self._reload_queues()}
         if self.durable is not None:
             return await self.rebuild(merge=True)
         now = self.clock.now()

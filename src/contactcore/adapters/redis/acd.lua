@@ -141,6 +141,8 @@ end
 -- capacities and cross-channel rules decoded) and kept up to date by every change this
 -- library makes, so a decision reads no agent hash and writes no index key.
 local AG, IX, IXS, BLK, STAR, CACHE -- the current call's cache (see the index below)
+-- ROOM[ch]: how many agents can take work on <ch> now (filed there and not blocked)
+local ROOM
 
 local function read_agent(aid)
   local a = hgetall(k_agent(aid))
@@ -250,6 +252,7 @@ local function ix_blocked(a, ch, on)
   if (blk[a.id] or false) == on then return end
   local d = on and 1 or -1
   if on then blk[a.id] = true else blk[a.id] = nil end
+  ROOM[ch] = (ROOM[ch] or 0) - d
   local byc = IX[ch]
   for skill, lvl in pairs(a.skills) do
     local l = byc[skill][tonumber(lvl)]
@@ -266,6 +269,7 @@ local function ix_put(a, ch, s)
   for skill, lvl in pairs(a.skills) do ix_add(ch, skill, tonumber(lvl), a.id, s, since) end
   if STAR[ch] then ix_add(ch, '*', 1, a.id, s, since) end
   since[a.id] = s
+  ROOM[ch] = (ROOM[ch] or 0) + 1
 end
 local function ix_drop(a, ch)
   local since = IXS[ch]
@@ -274,6 +278,7 @@ local function ix_drop(a, ch)
   for skill, lvl in pairs(a.skills) do ix_del(ch, skill, tonumber(lvl), a.id) end
   if STAR[ch] then ix_del(ch, '*', 1, a.id) end
   since[a.id] = nil
+  ROOM[ch] = ROOM[ch] - 1
 end
 -- the '*' list of a channel, from the agents filed there, the first time it is needed
 local function by_time(x, y) return x[1] < y[1] or (x[1] == y[1] and x[2] < y[2]) end
@@ -532,6 +537,7 @@ end
 local function find_agent(ch, req, strategy, excl, scan)
   local ps, pl = req[1][1], req[1][2]
   best, runner = nil, nil
+  if (ROOM[ch] or 0) <= 0 then return nil, nil, 0, true end
   if ps == '*' and not STAR[ch] then star_build(ch) end
   local bands = IX[ch] and IX[ch][ps]
   if not bands then return nil, nil, 0, true end
@@ -901,11 +907,15 @@ end
 
 -- an agent who logged out with work in hand is logged out for good once the last of it
 -- (and its wrap-up) is over
+-- (LOGOUTS: the agents logged out for good in this call; the commands that can do it say
+-- so, and the service drops their durable session then, not before)
+local LOGOUTS
 local function logout_if_done(a)
   if a.pr ~= 'offline' or rcall('SCARD', k_agent_tasks(a.id)) > 0
       or rcall('SCARD', k_agent_wraps(a.id)) > 0 then
     return
   end
+  LOGOUTS[#LOGOUTS + 1] = a.id
   unsync(a)
   rcall('DEL', k_agent(a.id))
   AG[a.id] = nil
@@ -923,7 +933,7 @@ local function set_presence(a, pr, reason)
   emit('agent.presence', nil, a.id, nil, {presence = pr, reason = reason})
 end
 
-local function expire_offers(limit)
+local function expire_offers(limit, out)
   local n = 0
   local due = rcall('ZRANGEBYSCORE', K_OFFERS, '-inf', NOW, 'LIMIT', 0, limit)
   for _, tid in ipairs(due) do
@@ -931,7 +941,10 @@ local function expire_offers(limit)
     if t and t.st == 'offered' then
       local a = agent(t.ag)
       unoffer(tid, t, a, 'task.rona', 'no-answer')
-      if a then set_presence(a, 'not_ready', 'no-answer') end
+      if a then
+        set_presence(a, 'not_ready', 'no-answer')
+        out.no_answer[#out.no_answer + 1] = a.id
+      end
       n = n + 1
     else
       rcall('ZREM', K_OFFERS, tid)
@@ -990,7 +1003,7 @@ local function overflow(tid, t, cfg, out)
 end
 
 local function max_wait(tid, t, cfg, out)
-  if t.mw == '1' then return false end
+  if t.mw == t.q then return false end -- once per queue (a queue it moves to has its own)
   local waited = now - tonumber(t.enq)
   if cfg.max_wait_action == 'withdraw' then
     drop_from_queue(tid, t.q)
@@ -999,7 +1012,7 @@ local function max_wait(tid, t, cfg, out)
     emit('task.withdrawn', tid, nil, t.q, {reason = 'max-wait', channel = t.ch, waited = waited})
     out.withdrawn[#out.withdrawn + 1] = {tid, t.ch}
   else
-    rcall('HSET', k_task(tid), 'mw', '1')
+    rcall('HSET', k_task(tid), 'mw', t.q)
     emit('task.max_wait_reached', tid, nil, t.q, {channel = t.ch, waited = waited})
   end
   return true
@@ -1022,9 +1035,12 @@ local function expire_timers(limit, out)
   if rcall('EXISTS', k_timers_armed()) == 0 then arm_all() end
   local n = 0
   for _, m in ipairs(rcall('ZRANGEBYSCORE', K_TIMERS, '-inf', NOW, 'LIMIT', 0, limit)) do
-    rcall('ZREM', K_TIMERS, m)
+    -- still due? an overflow earlier in this list re-armed the task's timers (same
+    -- names) for its new queue
+    local due = rcall('ZSCORE', K_TIMERS, m)
     local kind, tid = ssub(m, 1, 1), ssub(m, 3)
-    local t = hgetall(k_task(tid))
+    local t = due and tonumber(due) <= now and hgetall(k_task(tid))
+    if due and tonumber(due) <= now then rcall('ZREM', K_TIMERS, m) end
     local cfg = t and t.st == 'waiting' and qcfg(t.q)
     if cfg then
       t.id = tid
@@ -1043,10 +1059,11 @@ local C = {}
 
 function C.tick()
   local lim = tonumber(args.limit or 200)
-  local out = {overflowed = {}, withdrawn = {}}
-  out.rona = expire_offers(lim)
+  local out = {overflowed = {}, withdrawn = {}, no_answer = {}}
+  out.rona = expire_offers(lim, out)
   out.wrapups = expire_wraps(lim)
   out.waits = expire_timers(lim, out)
+  out.logged_out = LOGOUTS
   return out
 end
 
@@ -1055,10 +1072,17 @@ function C.match()
   local scan = tonumber(args.scan or 32)
   local look = tonumber(args.lookahead or 16)
   local maxexam = tonumber(args.max_examined or (limit * 4 + 64))
-  -- tasks stepped over without a search (their requirements found nobody in this call)
+  -- tasks stepped over without a search (their requirements found nobody in this call):
+  -- at most "maxskip" in a call and "qskip" in one queue, so that a queue's backlog
+  -- nobody can take never keeps the other queues from their turn
   local maxskip = tonumber(args.max_skipped or 512)
+  local qskip = tonumber(args.queue_skipped or 128)
   local skips = 0
   FAILED = {}
+  -- nobody can take anything: nothing to look at (a backlog while every agent is busy)
+  local room = false
+  for _, n in pairs(ROOM) do if n > 0 then room = true; break end end
+  if not room then return {offers = {}, examined = 0, skipped = 0} end
   queue_heads()
   -- k-way merge in score order. Queues are opened in the order of their head from QH
   -- without changing it ("front": a min-heap of QH's indices, a node's children pushed
@@ -1092,7 +1116,9 @@ function C.match()
       if 2 * i + 1 <= #QH then heap_push(front, 2 * i + 1, flt) end
       local q = QH[i]
       local cfg = qcfg(q)
-      if cfg and cfg.open then heap_push(opened, {q = q, cfg = cfg, b = QB[q], pos = 1, skipped = 0}, olt) end
+      if cfg and cfg.open then
+        heap_push(opened, {q = q, cfg = cfg, b = QB[q], pos = 1, skipped = 0, known = 0}, olt)
+      end
     end
     local h = opened[1]
     if not h then break end
@@ -1101,6 +1127,7 @@ function C.match()
     local res, known = try_route(h.b.e[h.pos][1], h.q, h.cfg, scan)
     if known then
       skips = skips + 1
+      h.known = h.known + 1
       h.pos = h.pos + 1
       if skips >= maxskip then break end
     else
@@ -1112,7 +1139,7 @@ function C.match()
         h.skipped = h.skipped + 1
       end
     end
-    if h.skipped < look and (h.pos <= #h.b.e or qb_more(h.q, h.b)) then
+    if h.skipped < look and h.known < qskip and (h.pos <= #h.b.e or qb_more(h.q, h.b)) then
       heap_down(opened, 1, olt)
     else
       heap_take(opened, 1, olt)
@@ -1331,7 +1358,7 @@ function C.finish()
           logout_if_done(a)
         end
       end
-      out[#out + 1] = {ok = true, task = tid}
+      out[#out + 1] = {ok = true, task = tid, logged_out = LOGOUTS[#LOGOUTS] == aid}
     end
   end
   return out
@@ -1340,7 +1367,7 @@ end
 function C.end_wrapup()
   local ms = rcall('SMEMBERS', k_agent_wraps(args.agent))
   for _, m in ipairs(ms) do end_wrap(m) end
-  return {ok = true, ended = #ms}
+  return {ok = true, ended = #ms, logged_out = #LOGOUTS > 0}
 end
 
 function C.put_agent()
@@ -1387,7 +1414,7 @@ function C.presence()
   set_presence(a, args.presence, args.reason)
   sync(a)
   logout_if_done(a)
-  return {ok = true}
+  return {ok = true, logged_out = #LOGOUTS > 0}
 end
 
 function C.set_priority()
@@ -1467,9 +1494,10 @@ local function build_cache()
   drop_caches()
   if not CACHES[P] then NCACHES = NCACHES + 1 end
   local t = rcall('TIME')
-  local c = {id = t[1] .. '.' .. t[2] .. '.' .. CALLS, n = 0, ag = {}, ix = {}, ixs = {}, blk = {}, star = {}, qc = {}}
+  local c = {id = t[1] .. '.' .. t[2] .. '.' .. CALLS, n = 0, ag = {}, ix = {}, ixs = {}, blk = {},
+             star = {}, qc = {}, room = {}}
   CACHES[P] = c
-  AG, IX, IXS, BLK, STAR = c.ag, c.ix, c.ixs, c.blk, c.star
+  AG, IX, IXS, BLK, STAR, ROOM = c.ag, c.ix, c.ixs, c.blk, c.star, c.room
   -- filed channel by channel in time order (then by id), so each lands at the tail
   local byc = {}
   for _, aid in ipairs(rcall('SMEMBERS', k_agents())) do
@@ -1497,7 +1525,7 @@ local function use_cache(K_VERSION)
   CALLS = CALLS + 1
   local c = CACHES[P]
   if not c or c.stamp ~= rcall('GET', K_VERSION) then c = build_cache() end
-  AG, IX, IXS, BLK, STAR, qcache = c.ag, c.ix, c.ixs, c.blk, c.star, c.qc
+  AG, IX, IXS, BLK, STAR, qcache, ROOM = c.ag, c.ix, c.ixs, c.blk, c.star, c.qc, c.room
   QB, QH, QPOS, CACHE = c.qb, c.qh, c.qpos, c
   c.used = CALLS
   c.stamp = nil
@@ -1513,6 +1541,7 @@ local function acd(keys, argv)
   strip_nulls(args)
   STREAM_MAX, NOW = argv[4], S(now)
   DIRTY = nil
+  LOGOUTS = {}
   K_EVENTS, K_OFFERS, K_QUEUES, K_TIMERS = k_events(), k_offers(), k_queues(), k_timers()
   local K_VERSION = k_version()
   local c = use_cache(K_VERSION)
