@@ -845,3 +845,32 @@ async def test_a_routing_call_with_every_agent_busy_looks_at_nothing(
     assert res == {"offers": [], "examined": 0, "skipped": 0}
     await svc.finish(offer.task_id, "ann")
     assert len(await svc.route()) == 1  # room again: routing goes on
+
+
+async def test_no_offer_while_a_process_refills_the_routing_state(
+    svc: RoutingService, store: RedisRoutingStore
+) -> None:
+    await svc.put_queue(QueueConfig(id="q"))
+    await svc.login(AgentConfig(id="ann"), Presence.AVAILABLE)
+    await svc.enqueue(voice("t1"))
+    assert await store.claim_rebuild("other-process", 5.0)
+    assert await svc.route() == []
+    await store.release_rebuild("other-process")
+    assert [o.task_id for o in await svc.route()] == ["t1"]
+
+
+async def test_an_overflow_into_a_queue_not_created_yet_is_tried_again(
+    svc: RoutingService, clock: ManualClock
+) -> None:
+    await svc.put_queue(
+        QueueConfig(id="q", skills={"x": 1},
+                    relaxation=(RelaxationStep(after_s=10, overflow_to="later"),))
+    )  # fmt: skip
+    await svc.enqueue(voice("t1"))
+    clock.advance(11)
+    await svc.tick()
+    await svc.put_queue(QueueConfig(id="later"))
+    clock.advance(31)
+    await svc.tick()
+    stats = {s.queue_id: [t.task_id for t in s.tasks] for s in await svc.live_numbers()}
+    assert stats == {"q": [], "later": ["t1"]}

@@ -979,16 +979,16 @@ end
 
 -- a task is moved to its queue's overflow queue, unless it came from there (no task
 -- goes round in circles: each queue it overflowed from is kept in 'ovf'); a target that is
--- closed or does not take the task's channel is tried again later
+-- closed, does not take the task's channel or does not exist is tried again later
 local OVERFLOW_RETRY = 30
 local function overflow(tid, t, cfg, out)
   local to = cfg.overflow_to
   local target = qcfg(to)
   local visited = t.ovf or '|'
-  if not target or sfind(visited, '|' .. to .. '|', 1, true) then return false end
+  if sfind(visited, '|' .. to .. '|', 1, true) then return false end
   local takes = false
-  for _, c in ipairs(target.channels or EMPTY) do if c == t.ch then takes = true end end
-  if not (target.open and takes) then
+  for _, c in ipairs(target and target.channels or EMPTY) do if c == t.ch then takes = true end end
+  if not (target and target.open and takes) then -- (a target not created yet counts too)
     rcall('ZADD', K_TIMERS, S(now + OVERFLOW_RETRY), 'o|' .. tid)
     return false
   end
@@ -1079,6 +1079,9 @@ function C.match()
   local qskip = tonumber(args.queue_skipped or 128)
   local skips = 0
   FAILED = {}
+  -- a process is refilling a Redis that lost the state: no offers until it is complete
+  -- (restored work must count in the agents' loads before they are offered more)
+  if rcall('EXISTS', k_rebuild_lock()) == 1 then return {offers = {}, examined = 0, skipped = 0} end
   -- nobody can take anything: nothing to look at (a backlog while every agent is busy)
   local room = false
   for _, n in pairs(ROOM) do if n > 0 then room = true; break end end
