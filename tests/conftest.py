@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import redis.asyncio
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -24,6 +25,14 @@ POSTGRES_ADMIN_URL = os.environ.get(
 @pytest.fixture
 def redis_url() -> str:
     return REDIS_URL
+
+
+@pytest.fixture
+async def client(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
+    """An asyncio connection to the test Redis, closed after the test."""
+    c = redis.asyncio.Redis.from_url(redis_url)
+    yield c
+    await c.aclose()
 
 
 @pytest.fixture

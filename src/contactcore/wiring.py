@@ -21,6 +21,14 @@ from contactcore.ivr.model import Hours
 from contactcore.ivr.rules import is_open
 from contactcore.settings import CallbackSettings
 
+# stored queue settings in seconds -> the routing engine's QueueConfig field
+_SECONDS = {
+    "offer_timeout_seconds": "offer_timeout_s",
+    "reoffer_after_seconds": "reoffer_after_s",
+    "wrap_up_seconds": "wrapup_s",
+    "aging_seconds_per_point": "aging_s_per_point",
+}
+
 
 def acd_queue(record: QueueRecord) -> QueueConfig:
     """A queue row as the routing engine sees it; the queue's name is its routing id."""
@@ -44,20 +52,15 @@ def acd_queue(record: QueueRecord) -> QueueConfig:
         fields["channels"] = tuple(c["channels"])
     if "strategy" in c:
         fields["strategy"] = c["strategy"]
-    if "offer_timeout_seconds" in c:
-        fields["offer_timeout_s"] = float(c["offer_timeout_seconds"])
-    if "wrap_up_seconds" in c:
-        fields["wrapup_s"] = float(c["wrap_up_seconds"])
+    for key, field in _SECONDS.items():
+        if key in c:
+            fields[field] = float(c[key])
     if "service_level" in c:
         fields["service_level_s"] = float(c["service_level"]["seconds"])
     if c.get("max_wait_seconds"):
         fields["max_wait_s"] = float(c["max_wait_seconds"])
     if "max_wait_action" in c:
         fields["max_wait_action"] = c["max_wait_action"]
-    if "reoffer_after_seconds" in c:
-        fields["reoffer_after_s"] = float(c["reoffer_after_seconds"])
-    if "aging_seconds_per_point" in c:
-        fields["aging_s_per_point"] = float(c["aging_seconds_per_point"])
     return QueueConfig(**fields)
 
 

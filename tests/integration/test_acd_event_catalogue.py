@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 import redis.asyncio as aioredis
 from pydantic import ValidationError
@@ -24,13 +22,6 @@ from contactcore.core.events import DomainEvent
 from contactcore.testing.acd_fakes import ManualClock
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    c = aioredis.Redis.from_url(redis_url)
-    yield c
-    await c.aclose()
 
 
 async def test_every_kind_of_change_writes_events_of_the_catalogue(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import random
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
@@ -24,13 +23,6 @@ from contactcore.testing.acd_fakes import ManualClock
 pytestmark = pytest.mark.integration
 
 CAPS = {"voice": 1, "chat": 2}
-
-
-@pytest.fixture
-async def client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    c = aioredis.Redis.from_url(redis_url)
-    yield c
-    await c.aclose()
 
 
 def agent(aid: str, level: int = 5) -> AgentConfig:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 import redis.asyncio as aioredis
 
@@ -14,13 +12,6 @@ from contactcore.errors import Conflict
 from contactcore.testing.acd_fakes import InMemoryDurableStore, ManualClock
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    c = aioredis.Redis.from_url(redis_url)
-    yield c
-    await c.aclose()
 
 
 async def _wipe(client: aioredis.Redis, store: RedisRoutingStore) -> None:

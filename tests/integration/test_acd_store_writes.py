@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
@@ -15,13 +14,6 @@ from contactcore.adapters.redis.routing_store import RedisRoutingStore
 from contactcore.testing.acd_fakes import ManualClock
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    c = aioredis.Redis.from_url(redis_url)
-    yield c
-    await c.aclose()
 
 
 async def _libraries(client: aioredis.Redis, name: str) -> list[str]:
