@@ -344,3 +344,48 @@ async def test_today_begins_at_midnight_in_the_centres_time_zone(
         stats = (await call(env, "GET", f"/api/v1/agents/{aid}/stats", sup))[1]
         assert stats["since"] == midnight
         assert stats["timezone"] == "America/New_York"
+
+
+async def test_a_supervisor_sees_why_a_task_went_to_its_agent(
+    sqlite_url: str, redis_url: str, redis_prefix: str
+) -> None:
+    """Ann refuses the chat, Bob takes it: the task's routing story says so, with the
+    explanation of Bob's offer (strategy, eligible agents, runner-up, why)."""
+    async with api_env(sqlite_url, redis_url, redis_prefix, background=True) as env:
+        sup = await env.bearer("supervisor")
+        ann, bob = env.ids["agent1001"], env.ids["agent1002"]
+        await available(env, "agent1001", await env.bearer("agent1001"))
+        env.clock.advance(5)
+        await available(env, "agent1002", await env.bearer("agent1002"))
+        await env.routing.enqueue(TaskSpec(id="tk_why", channel="chat", queue="general"))
+
+        async def offered_to(agent: str) -> bool:
+            return [t.task_id for t in (await env.routing.agent_work(agent)).tasks] == ["tk_why"]
+
+        await eventually(lambda: offered_to(ann), "ann, idle longest, is offered the chat")
+        await env.routing.reject("tk_why", ann, "busy")
+        await eventually(lambda: offered_to(bob), "then bob")
+        await env.routing.accept("tk_why", bob)
+        path = "/api/v1/tasks/tk_why/routing"
+
+        async def stored() -> bool:
+            status, body = await call(env, "GET", path, sup)
+            return status == 200 and body["assigned_to"] == bob
+
+        await eventually(stored, "the history consumer stores the assignment")
+        status, body = await call(env, "GET", path, sup)
+        assert not await schema_errors(env, sup, "/api/v1/tasks/{task_id}/routing", body)
+        steps = [(st["type"], st["agent_id"]) for st in body["steps"]]
+        assert steps == [
+            ("task.enqueued", None), ("task.offered", ann), ("task.rejected", ann),
+            ("task.offered", bob), ("task.accepted", bob), ("task.assigned", bob),
+        ]  # fmt: skip
+        assert body["why"].startswith("longest idle")
+        explanation = body["steps"][-1]["payload"]["explanation"]
+        assert explanation["winner"]["agent"] == bob
+        assert explanation["eligible"] >= 1
+        assert body["steps"][2]["payload"]["reason"] == "busy"
+        assert (await call(env, "GET", path, await env.bearer("agent1001")))[0] == 403
+        status, body = await call(env, "GET", "/api/v1/tasks/tk_nowhere/routing", sup)
+        assert status == 404
+        assert body["message"].startswith("task_id: ")

@@ -90,6 +90,12 @@ async def test_authorisation_matrix(env: ApiEnv) -> None:
         ),
         (
             "GET",
+            "/api/v1/tasks/tk_matrix/routing",  # no history stored here: 404 once allowed in
+            None,
+            {"agent": 403, "supervisor": 404, "admin": 404},
+        ),
+        (
+            "GET",
             "/api/v1/wfm/staffing?queue=general",
             None,
             {"agent": 403, "supervisor": 200, "admin": 200},
@@ -159,6 +165,7 @@ async def test_every_registered_api_route_is_in_the_matrix(env: ApiEnv) -> None:
         ("POST", "/api/v1/agents/{agent_id}/transfer"),
         ("PUT", "/api/v1/queues/{name}/open"),
         ("PUT", "/api/v1/tasks/{task_id}"),
+        ("GET", "/api/v1/tasks/{task_id}/routing"),
         ("GET", "/api/v1/wfm/staffing"),
         ("POST", "/api/v1/callbacks"),
         ("GET", "/api/v1/callbacks"),

@@ -536,12 +536,12 @@ class RoutingService:
             self._queues[q.id] = q
         rebuilt = None
         if not await self.store.is_live():
-            rebuilt = await self.recover()
+            rebuilt = await self.recover(lost=False)
         for q in queues:
             await self.put_queue(q)
         return rebuilt
 
-    async def recover(self, wait_s: float = 30.0) -> dict[str, int] | None:
+    async def recover(self, wait_s: float = 30.0, *, lost: bool = True) -> dict[str, int] | None:
         """Refill a Redis that lost the routing state, then mark it complete.
 
         One process does it (a claim with a time limit); the others wait until it is done,
@@ -557,7 +557,10 @@ class RoutingService:
                         return None
                     counts = await self._refill()
                     await self.store.mark_live()
-                    log.warning("routing state was lost and is rebuilt: %s", counts)
+                    if lost:
+                        log.warning("routing state was lost and is rebuilt: %s", counts)
+                    else:
+                        log.info("routing state filled from the durable store: %s", counts)
                     return counts
                 finally:
                     await self.store.release_rebuild(owner)

@@ -91,3 +91,7 @@ class DeskHistory(Protocol):
     ) -> list[HistoryEvent]:
         """Stored routing events of these types at or after ``since`` (optionally one agent's)."""
         ...
+
+    async def task_events(self, task_id: str) -> list[HistoryEvent]:
+        """Every stored event of one task, oldest first (its routing story)."""
+        ...

@@ -312,6 +312,15 @@ async def put_task(request: web.Request) -> web.Response:
     return _json(s.TaskOut(task_id=task_id, priority=body.priority, queue=body.queue or queue))
 
 
+async def get_task_routing(request: web.Request) -> web.Response:
+    """Why did this task go to her and not to me: its routing story from the history."""
+    task_id = request.match_info["task_id"]
+    story = await desk.task_routing(request.app[desk.DESK], task_id)
+    if story is None:
+        raise NotFound(f"task_id: no routing history for task {task_id}", task_id=task_id)
+    return _json(story)
+
+
 # -- callbacks ---------------------------------------------------------------------------------
 def _callbacks(request: web.Request) -> CallbackService:
     service = request.app.get(CALLBACKS)
@@ -557,6 +566,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("PUT", "/api/v1/tasks/{task_id}", put_task,
              "Change a waiting task's priority or move it to another queue",
              SUPERVISORS, s.TaskIn, s.TaskOut, tag="queues"),
+    Endpoint("GET", "/api/v1/tasks/{task_id}/routing", get_task_routing,
+             "Why a task went to its agent: every offer with its explanation (strategy, "
+             "relaxation step, priority, eligible agents, runner-up), refusals, moves",
+             SUPERVISORS, None, s.TaskRoutingOut, tag="queues"),
     # -- agent desktop and supervisor console
     Endpoint("GET", "/api/v1/agents/{agent_id}/work", get_work,
              "The agent's offers and work in hand with customer context, and wrap-ups",

@@ -14,8 +14,10 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from contactcore.acd.events import ACD_EVENTS, TaskAssigned, payload_of
 from contactcore.acd.model import AgentWork, QueueStats, WorkItem
 from contactcore.core.desk import DeskHistory, QueueDay
+from contactcore.core.events import DomainEvent
 from contactcore.web import schemas as s
 
 DESK = web.AppKey[DeskHistory]("desk")
@@ -166,3 +168,31 @@ async def wallboard(
             )
         )
     return s.WallboardOut(since=since, timezone=zone.key, queues=out)
+
+
+async def task_routing(desk: DeskHistory, task_id: str) -> s.TaskRoutingOut | None:
+    """The task's routing events, and the why of its last assignment (None: no history)."""
+    steps = [e for e in await desk.task_events(task_id) if e.type in ACD_EVENTS]
+    if not steps:
+        return None
+    assigned = next((e for e in reversed(steps) if e.type == "task.assigned"), None)
+    explanation = None
+    if assigned is not None:
+        payload = payload_of(
+            DomainEvent(type=assigned.type, at=assigned.at, payload=assigned.payload)
+        )
+        if isinstance(payload, TaskAssigned):
+            explanation = payload.explanation
+    runner = explanation.runner_up if explanation else None
+    return s.TaskRoutingOut(
+        task_id=task_id,
+        assigned_to=assigned.agent_id if assigned else None,
+        why=explanation.why if explanation else None,
+        runner_up=runner.agent if runner else None,
+        steps=[
+            s.RoutingStepOut(
+                type=e.type, at=e.at, agent_id=e.agent_id, queue_id=e.queue_id, payload=e.payload
+            )
+            for e in steps
+        ],
+    )

@@ -192,6 +192,29 @@ class TaskOut(BaseModel):
     queue: str | None
 
 
+class RoutingStepOut(BaseModel):
+    type: str = Field(
+        description="task.enqueued, task.offered, task.rejected, task.rona, "
+        "task.assigned, task.overflowed, task.moved, task.completed ..."
+    )
+    at: float
+    agent_id: str | None
+    queue_id: str | None
+    payload: dict[str, Any] = Field(
+        description="the event's payload; on task.offered and task.assigned the "
+        "explanation: strategy, relaxation step, required levels, priority then, eligible "
+        "agents, winner, runner-up and why (see docs/acd.md)"
+    )
+
+
+class TaskRoutingOut(BaseModel):
+    task_id: str
+    assigned_to: str | None = Field(description="the agent who accepted it, if anyone has")
+    why: str | None = Field(description="why it went to that agent, in words")
+    runner_up: str | None = Field(description="the agent who came next, if any")
+    steps: list[RoutingStepOut]
+
+
 class CallbackIn(_Body):
     model_config = ConfigDict(
         json_schema_extra={

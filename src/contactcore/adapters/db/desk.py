@@ -140,6 +140,19 @@ class SqlDeskHistory(Repository):
             for r in rows
         ]
 
+    async def task_events(self, task_id: str) -> list[HistoryEvent]:
+        query = (
+            select(interaction_events)
+            .where(interaction_events.c.task_id == task_id)
+            .order_by(interaction_events.c.at, interaction_events.c.seq)
+        )
+        async with self._tx() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            HistoryEvent(r.type, r.at, r.task_id, r.agent_id, r.queue_id, dict(r.payload))
+            for r in rows
+        ]
+
 
 async def _add_event(
     conn: AsyncConnection,

@@ -71,12 +71,15 @@ end
 -- a time to the millisecond ('%.3f' without trailing zeros), as the explanation shows it
 local function ms(x) return num(floor(x * 1000 + 0.5) / 1000) end
 
+-- every event's time is NOW, the call's time in full (cjson would write 14 digits: events
+-- of one moment written by different paths must not come out in another order)
 local function emit(typ, tid, aid, qid, payload)
-  local ev = {type = typ, at = now, payload = payload or {}}
-  if tid then ev.task_id = tid end
-  if aid then ev.agent_id = aid end
-  if qid then ev.queue_id = qid end
-  rcall('XADD', K_EVENTS, 'MAXLEN', '~', STREAM_MAX, '*', 'e', jencode(ev))
+  local ids = ''
+  if tid then ids = ',"task_id":' .. jstr(tid) end
+  if aid then ids = ids .. ',"agent_id":' .. jname(aid) end
+  if qid then ids = ids .. ',"queue_id":' .. jname(qid) end
+  rcall('XADD', K_EVENTS, 'MAXLEN', '~', STREAM_MAX, '*', 'e',
+    '{"type":"' .. typ .. '","at":' .. NOW .. ids .. ',"payload":' .. jencode(payload or EMPTY) .. '}')
 end
 
 local function hgetall(key)
