@@ -364,3 +364,19 @@ async def test_a_refill_keeps_what_the_agents_were_doing(
     assert ann.id not in {a["id"] for a in await durable.list_agents()}
     assert ann.id not in {a.agent_id for a in await svc.live_agents()}
     await client.aclose()
+
+
+async def test_two_changes_of_one_task_at_once_both_land(db: Database) -> None:
+    """An overflow and an accept written by two processes at the same moment: the row
+    ends assigned and in the new queue, whichever wrote last."""
+    clock = ManualClock()
+    one = SqlRoutingDurableStore(db.agents, db.sessions, db.tasks, clock)
+    other = SqlRoutingDurableStore(db.agents, db.sessions, db.tasks, clock)
+    for i in range(20):
+        tid = f"c{i}"
+        await one.save_task(
+            {"id": tid, "channel": "chat", "queue": "q", "priority": 0, "enqueued_at": 1.0}
+        )
+        await asyncio.gather(one.update_task(tid, queue="r"), other.assign_task(tid, "ann"))
+    for t in await one.list_tasks():
+        assert (t["state"], t["agent_id"], t["queue"]) == ("assigned", "ann", "r"), t

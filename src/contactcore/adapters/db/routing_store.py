@@ -9,7 +9,6 @@ priority, skills, customer, attributes, the agent holding it) go in ``tasks.data
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -114,28 +113,33 @@ class SqlRoutingDurableStore:
         )
 
     async def assign_task(self, task_id: str, agent_id: str) -> None:
-        record = await self.tasks.get(task_id)
-        if record is None:
+        now = self.clock.now()
+        changed = await self.tasks.change(
+            task_id,
+            lambda r: {
+                "state": "assigned",
+                "updated_at": now,
+                "data": r.data | {"agent_id": agent_id},
+            },
+        )
+        if changed is None:
             log.warning("task %s assigned to %s but not in the durable store", task_id, agent_id)
-            return
-        await self._replace(record, state="assigned", data=record.data | {"agent_id": agent_id})
 
     async def update_task(
         self, task_id: str, *, queue: str | None = None, priority: float | None = None
     ) -> None:
-        record = await self.tasks.get(task_id)
-        if record is None:
-            return  # not a durable channel's task
-        changes: dict[str, Any] = {}
-        if queue is not None:
-            changes["queue_id"] = queue
-        if priority is not None:
-            changes["priority"] = round(priority)
-            changes["data"] = record.data | {"priority": float(priority)}
-        await self._replace(record, **changes)
+        now = self.clock.now()
 
-    async def _replace(self, record: TaskRecord, **changes: Any) -> None:
-        await self.tasks.upsert(dataclasses.replace(record, updated_at=self.clock.now(), **changes))
+        def change(record: TaskRecord) -> dict[str, Any]:
+            values: dict[str, Any] = {"updated_at": now}
+            if queue is not None:
+                values["queue_id"] = queue
+            if priority is not None:
+                values["priority"] = round(priority)
+                values["data"] = record.data | {"priority": float(priority)}
+            return values
+
+        await self.tasks.change(task_id, change)  # None: not a durable channel's task
 
     async def delete_task(self, task_id: str) -> None:
         await self.tasks.delete(task_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -66,6 +66,23 @@ class OpenTaskRepository(Repository):
         async with self._tx() as conn:
             row = (await conn.execute(select(tasks).where(tasks.c.id == task_id))).first()
         return None if row is None else _task(row)
+
+    async def change(
+        self, task_id: str, change: Callable[[TaskRecord], Mapping[str, Any]]
+    ) -> TaskRecord | None:
+        """Read the task and write back ``change(record)`` (column -> value) in one
+        transaction, the row locked meanwhile (PostgreSQL), so that two processes changing
+        the same task (an overflow, an accept) never undo each other. None: no such task."""
+        async with self._tx() as conn:
+            query = select(tasks).where(tasks.c.id == task_id).with_for_update()
+            row = (await conn.execute(query)).first()
+            if row is None:
+                return None
+            values = dict(change(_task(row)))
+            await conn.execute(update(tasks).where(tasks.c.id == task_id).values(**values))
+            row = (await conn.execute(select(tasks).where(tasks.c.id == task_id))).first()
+        assert row is not None
+        return _task(row)
 
     async def list(self, queue_id: str | None = None) -> list[TaskRecord]:
         """Open tasks in service order within a priority: earliest enqueued first."""
