@@ -380,3 +380,29 @@ async def test_two_changes_of_one_task_at_once_both_land(db: Database) -> None:
         await asyncio.gather(one.update_task(tid, queue="r"), other.assign_task(tid, "ann"))
     for t in await one.list_tasks():
         assert (t["state"], t["agent_id"], t["queue"]) == ("assigned", "ann", "r"), t
+
+
+async def test_a_refused_enqueue_leaves_sql_as_it_was(
+    db: Database, redis_url: str, redis_prefix: str
+) -> None:
+    """A chat into a closed queue is not kept; the same id sent again while the first is
+    in an agent's hands leaves the first one's row alone."""
+    ann = await db.agents.create("Ann", "ann", capacities={"chat": 2}, skills={})
+    clock = ManualClock()
+    durable = SqlRoutingDurableStore(db.agents, db.sessions, db.tasks, clock)
+    client = aioredis.Redis.from_url(redis_url)
+    svc = RoutingService(RedisRoutingStore(client, redis_prefix), clock, durable=durable)
+    await svc.start([QueueConfig(id="q", channels=("chat",)),
+                     QueueConfig(id="shut", channels=("chat",), open=False)])  # fmt: skip
+    with pytest.raises(ContactcoreError, match="queue_closed"):
+        await svc.enqueue(TaskSpec(id="c0", channel="chat", queue="shut"))
+    assert await durable.list_tasks() == []
+    await svc.login(AgentConfig(id=ann.id, capacity={"chat": 2}), Presence.AVAILABLE)
+    await svc.enqueue(TaskSpec(id="c1", channel="chat", queue="q"))
+    assert [o.agent_id for o in await svc.route()] == [ann.id]
+    await svc.accept("c1", ann.id)
+    with pytest.raises(ContactcoreError, match="task_exists"):
+        await svc.enqueue(TaskSpec(id="c1", channel="chat", queue="q"))
+    [row] = await durable.list_tasks()
+    assert (row["id"], row["state"], row["agent_id"]) == ("c1", "assigned", ann.id)
+    await client.aclose()

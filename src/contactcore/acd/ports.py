@@ -65,7 +65,10 @@ class RoutingDurableStore(Protocol):
 
     async def list_agents(self) -> list[dict[str, Any]]: ...
 
-    async def save_task(self, task: Mapping[str, Any]) -> None: ...
+    async def save_task(self, task: Mapping[str, Any]) -> bool:
+        """Store a new open task; one already stored with that id is left as it is.
+        Returns whether it was stored."""
+        ...
 
     async def assign_task(self, task_id: str, agent_id: str) -> None:
         """The task is now in the agent's hands (state "assigned", agent_id set)."""

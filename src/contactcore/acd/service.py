@@ -254,20 +254,31 @@ class RoutingService:
         """Enqueue in one atomic call; stops at nothing, but raises for the first refusal."""
         now = self.clock.now()
         docs = [self._task_doc(t, now) for t in tasks]
+        # durable tasks are in SQL before they can be offered: an accept that comes at
+        # once finds its row (a refusal below takes back what was stored here)
+        stored: set[str] = set()
+        if self.durable is not None:
+            for doc in docs:
+                if doc["channel"] in self.durable_channels and await self.durable.save_task(
+                    doc | {"state": "waiting"}
+                ):
+                    stored.add(doc["id"])
         results = await self.store.execute("enqueue", now, {"tasks": docs})
         if any(r.get("err") == "queue_not_found" and r.get("task") for r in results) and (
             not await self.store.is_live()
         ):
-            # Redis lost the routing state under us: refill it, then enqueue again
+            # Redis lost the routing state under us: refill it, then enqueue again (the
+            # refill itself brought back the tasks stored above)
             await self.recover()
-            results = await self.store.execute("enqueue", now, {"tasks": docs})
+            results = [
+                {"ok": True, "task": r["task"]}
+                if r.get("err") == "task_exists" and r.get("task") in stored
+                else r
+                for r in await self.store.execute("enqueue", now, {"tasks": docs})
+            ]
         for doc, res in zip(docs, results, strict=True):
-            if (
-                "err" not in res
-                and self.durable is not None
-                and doc["channel"] in (self.durable_channels)
-            ):
-                await self.durable.save_task(doc | {"state": "waiting"})
+            if "err" in res and doc["id"] in stored and self.durable is not None:
+                await self.durable.delete_task(doc["id"])
         for res in results:
             _check(res, task_id=str(res.get("task")))
 

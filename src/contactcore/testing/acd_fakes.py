@@ -27,8 +27,11 @@ class InMemoryDurableStore:
     async def list_agents(self) -> list[dict[str, Any]]:
         return [copy.deepcopy(a) for a in self.agents.values()]
 
-    async def save_task(self, task: Mapping[str, Any]) -> None:
+    async def save_task(self, task: Mapping[str, Any]) -> bool:
+        if str(task["id"]) in self.tasks:
+            return False
         self.tasks[str(task["id"])] = copy.deepcopy(dict(task))
+        return True
 
     async def assign_task(self, task_id: str, agent_id: str) -> None:
         if task_id in self.tasks:

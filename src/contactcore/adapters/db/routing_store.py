@@ -89,9 +89,9 @@ class SqlRoutingDurableStore:
             )
         return out
 
-    async def save_task(self, task: Mapping[str, Any]) -> None:
+    async def save_task(self, task: Mapping[str, Any]) -> bool:
         customer = dict(task.get("customer") or {})
-        await self.tasks.upsert(
+        return await self.tasks.add(
             TaskRecord(
                 id=str(task["id"]),
                 channel=str(task["channel"]),

@@ -38,6 +38,15 @@ class OpenTaskRepository(Repository):
         async with self._tx() as conn:
             await conn.execute(upsert(conn, tasks, asdict(task), ["id"]))
 
+    async def add(self, task: TaskRecord) -> bool:
+        """Insert the task unless one with its id exists (which is left as it is)."""
+        async with self._tx() as conn:
+            stmt: Any = dialect_insert(conn, tasks)
+            result = await conn.execute(
+                stmt.on_conflict_do_nothing(index_elements=[tasks.c.id]), [asdict(task)]
+            )
+        return bool(result.rowcount)
+
     async def upsert_many(self, records: Sequence[TaskRecord]) -> None:
         """Write many tasks in one transaction (rebuilds, batched write-through)."""
         if not records:
