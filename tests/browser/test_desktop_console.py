@@ -3,6 +3,8 @@ engine: what a person sees and clicks, and what the engine and the database then
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from playwright.async_api import Browser, expect
 
@@ -293,3 +295,52 @@ async def test_a_started_wrap_up_form_outlives_the_wrap_up_time(
     assert [(e.task_id, e.payload["disposition"], e.payload["note"]) for e in stored] == [
         ("tk_slow", "follow_up", "customer will send the contract")
     ]
+
+
+async def test_supervisor_asks_why_a_task_went_to_an_agent(
+    browser: Browser, env: ApiEnv, shots: Shots
+) -> None:
+    """Alice refuses an email, Ben takes it; the console tells the story of the task."""
+    ann, ben = env.ids["agent1001"], env.ids["agent1002"]
+    for username in ("agent1001", "agent1002"):
+        page = await open_page(browser, env, shots, "/desktop", username)
+        await page.get_by_role("button", name="Available").click()
+        await expect(page.locator("#state")).to_have_text("available")
+    await env.routing.enqueue(TaskSpec(id="tk_why", channel="email", queue="general"))
+
+    async def offered_to(agent: str) -> bool:
+        return [t.task_id for t in (await env.routing.agent_work(agent)).tasks] == ["tk_why"]
+
+    for agent, then in ((ann, "reject"), (ben, "accept")):
+        for _ in range(100):
+            if await offered_to(agent):
+                break
+            await asyncio.sleep(0.05)
+        if then == "reject":
+            await env.routing.reject("tk_why", agent, "on a break")
+        else:
+            await env.routing.accept("tk_why", agent)
+    console = await open_page(browser, env, shots, "/console", "supervisor")
+    row = console.locator('#agents tr[data-agent="agent1002"]')
+    why = row.get_by_role("button", name="Why tk_why went to Ben Carter")
+    await expect(why).to_be_visible()
+    # the history consumer stores the assignment in the background
+    story = console.locator("#routing-why")
+    for _ in range(50):
+        await why.click()
+        if (await story.text_content() or "").startswith("Went to Ben Carter"):
+            break
+        await asyncio.sleep(0.1)
+    await expect(story).to_contain_text("Went to Ben Carter: longest idle (free since")
+    await expect(story).to_contain_text("1 eligible")
+    await expect(story).to_contain_text("nobody else was eligible")
+    steps = console.locator("#routing-steps li")
+    await expect(steps.filter(has_text="refused by Alice Morgan")).to_have_count(1)
+    # Alice's offer: Ben was next in line
+    await expect(steps.filter(has_text="offered to Alice Morgan")).to_contain_text(
+        "next: Ben Carter"
+    )
+    await expect(console.locator('#routing-steps li[data-type="task.assigned"]')).to_contain_text(
+        "assigned to Ben Carter"
+    )
+    await shots.take(console, "console-routing-story")

@@ -5,6 +5,7 @@
 import { act, api, clockTime, duration, el, live, notify, serial, setupLogin, showLink, throttle } from "./common.js";
 
 let queueNames = [];
+let agentNames = new Map(); // agent id -> name, for the routing story
 let fetchedAt = Date.now() / 1000;
 const queueRows = new Map();
 const taskRows = new Map();
@@ -203,12 +204,82 @@ function updateAgentRow(row, a) {
   cell(row, "state").dataset.state = a.state;
   const time = cell(row, "time");
   time.dataset.base = a.time_in_state_s ?? "";
-  setText(row, "tasks", a.tasks.length ? a.tasks.join(", ") : "–");
+  const tasksCell = cell(row, "tasks");
+  const shown = a.tasks.join(",");
+  if (tasksCell.dataset.shown !== shown || !tasksCell.childNodes.length) {
+    tasksCell.dataset.shown = shown;
+    const name = a.name || a.username;
+    tasksCell.replaceChildren(
+      ...(a.tasks.length
+        ? a.tasks.flatMap((t, i) => [
+            i ? ", " : "",
+            el("button", { type: "button", class: "why", "aria-label": `Why ${t} went to ${name}`,
+              onclick: () => showRouting(t).catch((err) => notify(err.message, true)) }, t),
+          ])
+        : ["–"]),
+    );
+  }
   const form = row.querySelector(".skills-form");
   if (!form.dataset.dirty) {
     form.querySelector(".skills").value = show(a.skills);
     form.querySelector(".capacities").value = show(a.capacities);
   }
+}
+
+// -- why a task went to its agent ---------------------------------------------------------------
+function who(agentId) {
+  return agentId ? agentNames.get(agentId) || agentId : "";
+}
+
+function timeOfDay(epoch) {
+  return new Date(epoch * 1000).toLocaleTimeString();
+}
+
+// an explanation (see docs/acd.md) in words, with names and times of day
+function reason(ex) {
+  const w = ex.winner;
+  const r = ex.runner_up;
+  const by = {
+    longest_idle: `longest idle (free since ${timeOfDay(w.free_since)})`,
+    best_skill: `best skill level (${w.level}), then longest idle`,
+    least_occupied: `least occupied (${Math.round(w.occupancy * 100)}% of capacity in use)`,
+  }[ex.strategy] || ex.strategy;
+  const next = r ? `next: ${who(r.agent)}, free since ${timeOfDay(r.free_since)}` : "nobody else was eligible";
+  return `${by}; ${ex.eligible}${ex.eligible_exact ? "" : "+"} eligible, ` +
+    `relaxation step ${ex.step}, priority ${Math.round(ex.priority * 10) / 10}; ${next}`;
+}
+
+function stepText(step) {
+  const p = step.payload || {};
+  const agent = who(step.agent_id);
+  switch (step.type) {
+    case "task.enqueued": return `entered ${step.queue_id} (priority ${p.priority})`;
+    case "task.offered": return `offered to ${agent}: ${reason(p.explanation)}`;
+    case "task.rejected": return `refused by ${agent} (${p.reason})`;
+    case "task.rona": return `not answered by ${agent} (${p.reason})`;
+    case "task.accepted": return `accepted by ${agent}`;
+    case "task.assigned": return `assigned to ${agent} after ${duration(p.waited)} waiting`;
+    case "task.overflowed": return `overflowed from ${p.from_queue} to ${step.queue_id}`;
+    case "task.moved": return `moved from ${p.from_queue} to ${step.queue_id}`;
+    case "task.priority_changed": return `priority ${p.from_priority} → ${p.priority}`;
+    default: return step.type.replace("task.", "").replace("_", " ");
+  }
+}
+
+async function showRouting(taskId) {
+  const story = await api("GET", `/api/v1/tasks/${encodeURIComponent(taskId)}/routing`);
+  const card = document.getElementById("routing-card");
+  document.getElementById("routing-task").textContent = taskId;
+  const assigned = story.steps.filter((st) => st.type === "task.assigned").pop();
+  document.getElementById("routing-why").textContent = assigned
+    ? `Went to ${who(assigned.agent_id)}: ${reason(assigned.payload.explanation)}.`
+    : "Not assigned to anybody yet.";
+  document.getElementById("routing-steps").replaceChildren(
+    ...story.steps.map((st) => el("li", { "data-type": st.type }, el("time", { text: clockTime(st.at) }),
+      ` ${stepText(st)}`)),
+  );
+  card.hidden = false;
+  card.scrollIntoView({ block: "nearest" });
 }
 
 // -- audit -----------------------------------------------------------------------------------
@@ -232,6 +303,7 @@ async function readAll() {
   fetchedAt = Date.now() / 1000;
   document.getElementById("board-day").textContent = `(today since 00:00 ${board.timezone})`;
   queueNames = board.queues.map((q) => q.name);
+  agentNames = new Map(agents.agents.map((a) => [a.id, a.name || a.username]));
   sync(document.getElementById("queues"), queueRows, board.queues, (q) => q.name, createQueueRow, updateQueueRow);
   const tasks = board.queues.flatMap((q) => q.tasks.map((t) => ({ ...t, queue: q.name })));
   sync(document.getElementById("tasks"), taskRows, tasks, (t) => t.task_id, createTaskRow, updateTaskRow);
