@@ -776,6 +776,12 @@ end
 -- whenever a task enters a queue's waiting set and disarmed when it leaves it, so every
 -- waiting task is due exactly once per stay, whatever its enqueued-at (callbacks and
 -- tasks put back keep their original one).
+-- the queue takes tasks of this channel
+local function takes(cfg, ch)
+  for _, c in ipairs(cfg.channels or EMPTY) do if c == ch then return true end end
+  return false
+end
+
 local function timed(cfg)
   return cfg and ((cfg.overflow_to and cfg.overflow_after) or cfg.max_wait)
 end
@@ -787,6 +793,14 @@ local function arm(tid, enq, cfg)
 end
 local function disarm(tid)
   rcall('ZREM', K_TIMERS, 'o|' .. tid, 'm|' .. tid)
+end
+-- every waiting task of q gets the timers of cfg (none when cfg has no delays)
+local function rearm(q, cfg)
+  local r = rcall('ZRANGE', k_queue_enq(q), 0, -1, 'WITHSCORES')
+  for i = 1, #r, 2 do
+    disarm(r[i])
+    if timed(cfg) then arm(r[i], tonumber(r[i + 1]), cfg) end
+  end
 end
 
 local function drop_from_queue(tid, q)
@@ -989,9 +1003,7 @@ local function overflow(tid, t, cfg, out)
   local target = qcfg(to)
   local visited = t.ovf or '|'
   if sfind(visited, '|' .. to .. '|', 1, true) then return false end
-  local takes = false
-  for _, c in ipairs(target and target.channels or EMPTY) do if c == t.ch then takes = true end end
-  if not (target and target.open and takes) then -- (a target not created yet counts too)
+  if not (target and target.open and takes(target, t.ch)) then -- (one not created yet too)
     rcall('ZADD', K_TIMERS, S(now + OVERFLOW_RETRY), 'o|' .. tid)
     return false
   end
@@ -1026,10 +1038,7 @@ end
 local function arm_all()
   for _, q in ipairs(rcall('HKEYS', K_QUEUES)) do
     local cfg = qcfg(q)
-    if timed(cfg) then
-      local r = rcall('ZRANGE', k_queue_enq(q), 0, -1, 'WITHSCORES')
-      for i = 1, #r, 2 do arm(r[i], tonumber(r[i + 1]), cfg) end
-    end
+    if timed(cfg) then rearm(q, cfg) end
   end
   rcall('SET', k_timers_armed(), '1')
 end
@@ -1041,15 +1050,14 @@ local function expire_timers(limit, out)
     -- still due? an overflow earlier in this list re-armed the task's timers (same
     -- names) for its new queue
     local due = rcall('ZSCORE', K_TIMERS, m)
-    local kind, tid = ssub(m, 1, 1), ssub(m, 3)
-    local t = due and tonumber(due) <= now and hgetall(k_task(tid))
-    if due and tonumber(due) <= now then rcall('ZREM', K_TIMERS, m) end
-    local cfg = t and t.st == 'waiting' and qcfg(t.q)
-    if cfg then
-      t.id = tid
-      if kind == 'o' and cfg.overflow_to and cfg.overflow_after then
+    if due and tonumber(due) <= now then
+      rcall('ZREM', K_TIMERS, m)
+      local kind, tid = ssub(m, 1, 1), ssub(m, 3)
+      local t = hgetall(k_task(tid))
+      local cfg = t and t.st == 'waiting' and qcfg(t.q) -- (none: gone, or not waiting)
+      if cfg and kind == 'o' and cfg.overflow_to and cfg.overflow_after then
         if overflow(tid, t, cfg, out) then n = n + 1 end
-      elseif kind == 'm' and cfg.max_wait then
+      elseif cfg and kind == 'm' and cfg.max_wait then
         if max_wait(tid, t, cfg, out) then n = n + 1 end
       end
     end
@@ -1174,12 +1182,7 @@ function C.put_queue()
   qcache[cfg.id] = cfg
   if old and (old.overflow_to ~= cfg.overflow_to or old.overflow_after ~= cfg.overflow_after
       or old.max_wait ~= cfg.max_wait) then
-    -- the delays changed: the waiting tasks' timers follow
-    local r = rcall('ZRANGE', k_queue_enq(cfg.id), 0, -1, 'WITHSCORES')
-    for i = 1, #r, 2 do
-      disarm(r[i])
-      if timed(cfg) then arm(r[i], tonumber(r[i + 1]), cfg) end
-    end
+    rearm(cfg.id, cfg) -- the delays changed: the waiting tasks' timers follow
   end
   if not old then
     emit('queue.created', nil, nil, cfg.id, {open = cfg.open})
@@ -1210,9 +1213,7 @@ local function enqueue_one(t)
   local cfg = qcfg(t.queue)
   if not cfg then return {err = 'queue_not_found', task = t.id} end
   if not cfg.open and not t.restore then return {err = 'queue_closed', task = t.id} end
-  local ok_ch = false
-  for _, c in ipairs(cfg.channels or {}) do if c == t.channel then ok_ch = true end end
-  if not ok_ch then return {err = 'channel_not_taken', task = t.id} end
+  if not takes(cfg, t.channel) then return {err = 'channel_not_taken', task = t.id} end
   if rcall('EXISTS', k_task(t.id)) == 1 then return {err = 'task_exists', task = t.id} end
   local sc = score(tonumber(t.priority), tonumber(t.enqueued_at), cfg)
   local rec = {q = t.queue, oq = t.origin_queue or t.queue, ch = t.channel, prio = t.priority, enq = t.enqueued_at,
@@ -1448,9 +1449,7 @@ function C.move()
   if not cfg then return {err = 'queue_not_found'} end
   if t.st ~= 'waiting' then return {err = 'task_not_waiting'} end
   if not cfg.open then return {err = 'queue_closed'} end
-  local takes = false
-  for _, c in ipairs(cfg.channels or EMPTY) do if c == t.ch then takes = true end end
-  if not takes then return {err = 'channel_not_taken'} end
+  if not takes(cfg, t.ch) then return {err = 'channel_not_taken'} end
   drop_from_queue(tid, t.q)
   t.sc = score(tonumber(t.prio), tonumber(t.enq), cfg)
   rcall('HSET', k_task(tid), 'q', args.queue, 'sc', S(t.sc))
